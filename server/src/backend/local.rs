@@ -1,0 +1,386 @@
+//! The local backend: processes on this machine, each tree in its own
+//! process group.
+//!
+//! Nothing outlives the server, however it ends:
+//! - a clean stop signals every group ([`Backend::shutdown`]);
+//! - each direct child gets `PR_SET_PDEATHSIG(SIGKILL)`;
+//! - a watchdog (`/bin/sh`, its stdin a pipe from the server) learns every
+//!   process group as it is made; when the server dies, even by SIGKILL,
+//!   the pipe closes and the watchdog kills each group still registered;
+//! - with `subreaper`, the server is the child subreaper of its tree, so
+//!   orphaned grandchildren are reparented to it and reaped here instead of
+//!   lingering as zombies under a slow PID 1.
+
+use super::{Backend, Conn, Ended, Signaller, SpawnSpec, Spawned};
+use crate::engine::error::{EngineError, Result};
+use async_trait::async_trait;
+use process_wrap::tokio::{ProcessGroup, TokioCommandWrap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+const WATCHDOG: &str = r#"trap '' INT TERM HUP QUIT PIPE
+set -f
+groups=" "
+while IFS= read -r line; do
+  case "$line" in
+    +*) groups="$groups${line#+} " ;;
+    -*) g="${line#-}"
+        case "$groups" in *" $g "*) groups="${groups%% $g *} ${groups#* $g }" ;; esac ;;
+  esac
+done
+for g in $groups; do kill -KILL -"$g" 2>/dev/null; done
+"#;
+
+pub struct LocalOptions {
+    /// Start the watchdog that kills every group if the server dies.
+    pub watchdog: bool,
+    /// Make this process the child subreaper of its tree and reap orphans.
+    pub subreaper: bool,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        LocalOptions {
+            watchdog: true,
+            subreaper: true,
+        }
+    }
+}
+
+pub struct LocalBackend {
+    shared: Arc<Shared>,
+    reaper: Option<tokio::task::JoinHandle<()>>,
+}
+
+struct Shared {
+    groups: Mutex<HashSet<i32>>,
+    /// Pids that tokio waits for itself; the orphan reaper leaves them alone.
+    own_children: Mutex<HashSet<u32>>,
+    watchdog: tokio::sync::Mutex<Option<Watchdog>>,
+}
+
+struct Watchdog {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+}
+
+impl LocalBackend {
+    pub fn new(opts: LocalOptions) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared {
+            groups: Mutex::new(HashSet::new()),
+            own_children: Mutex::new(HashSet::new()),
+            watchdog: tokio::sync::Mutex::new(None),
+        });
+        if opts.watchdog {
+            let mut cmd = tokio::process::Command::new("/bin/sh");
+            cmd.arg("-c")
+                .arg(WATCHDOG)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0);
+            let mut child = cmd.spawn()?;
+            let stdin = child.stdin.take().expect("piped stdin");
+            if let Some(pid) = child.id() {
+                shared.own_children.lock().unwrap().insert(pid);
+            }
+            *shared.watchdog.try_lock().expect("new") = Some(Watchdog { child, stdin });
+        }
+        let mut reaper = None;
+        if opts.subreaper {
+            // SAFETY: prctl with integer arguments only.
+            let ok = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0;
+            if ok {
+                let shared = shared.clone();
+                reaper = Some(tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        reap_orphans(&shared);
+                    }
+                }));
+            }
+        }
+        Ok(LocalBackend { shared, reaper })
+    }
+
+    async fn tell_watchdog(&self, line: String) {
+        let mut w = self.shared.watchdog.lock().await;
+        if let Some(w) = w.as_mut() {
+            if let Err(e) = w.stdin.write_all(line.as_bytes()).await {
+                tracing::warn!("watchdog unreachable: {e}");
+            }
+        }
+    }
+}
+
+/// Reap zombies reparented to us (we are their subreaper), leaving the
+/// children tokio waits for alone.
+fn reap_orphans(shared: &Shared) {
+    let me = std::process::id();
+    let own = shared.own_children.lock().unwrap().clone();
+    for p in proc_table() {
+        if p.ppid == me && p.state == 'Z' && !own.contains(&p.pid) {
+            let mut status = 0;
+            // SAFETY: waitpid on a specific zombie child, non-blocking.
+            unsafe { libc::waitpid(p.pid as i32, &mut status, libc::WNOHANG) };
+        }
+    }
+}
+
+struct GroupSignaller {
+    pgid: i32,
+}
+
+impl Signaller for GroupSignaller {
+    fn signal_group(&self, sig: i32) -> std::io::Result<()> {
+        // SAFETY: kill(2) with a negative pid signals the process group.
+        if unsafe { libc::kill(-self.pgid, sig) } == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+
+    fn group_alive(&self) -> bool {
+        proc_table()
+            .iter()
+            .any(|p| p.pgrp == self.pgid && p.state != 'Z' && p.state != 'X')
+    }
+}
+
+#[async_trait]
+impl Backend for LocalBackend {
+    fn name(&self) -> &'static str {
+        "local"
+    }
+
+    async fn spawn(&self, spec: SpawnSpec) -> Result<Spawned> {
+        let cwd_display = spec.cwd.display().to_string();
+        let mut wrap = TokioCommandWrap::with_new("/bin/sh", |c| {
+            c.arg("-c")
+                .arg(&spec.command)
+                .current_dir(&spec.cwd)
+                .envs(&spec.env)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            // SAFETY: only async-signal-safe prctl between fork and exec.
+            unsafe {
+                c.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+                    Ok(())
+                });
+            }
+        });
+        wrap.wrap(ProcessGroup::leader());
+        let mut child = wrap
+            .spawn()
+            .map_err(|e| EngineError::Failed(format!("could not start /bin/sh: {e}")))?;
+        let pid = child.id();
+        let stdout = child.stdout().take().expect("piped stdout");
+        let stderr = child.stderr().take().expect("piped stderr");
+        let pgid = pid.unwrap_or(0) as i32;
+        if let Some(pid) = pid {
+            self.shared.own_children.lock().unwrap().insert(pid);
+            self.shared.groups.lock().unwrap().insert(pgid);
+            self.tell_watchdog(format!("+{pgid}\n")).await;
+        }
+        let shared = self.shared.clone();
+        let exit = Box::pin(async move {
+            let status = Box::into_pin(child.wait()).await;
+            // The leader is reaped; the group may live on (background jobs)
+            // until killed, so it stays registered with the watchdog.
+            if let Some(pid) = pid {
+                shared.own_children.lock().unwrap().remove(&pid);
+            }
+            let status = status?;
+            use std::os::unix::process::ExitStatusExt;
+            Ok(match (status.code(), status.signal()) {
+                (Some(c), _) => Ended::Code(c),
+                (None, Some(s)) => Ended::Signal(s),
+                (None, None) => Ended::Code(-1),
+            })
+        });
+        Ok(Spawned {
+            pid,
+            cwd_display,
+            stdout: Box::new(stdout),
+            stderr: Box::new(stderr),
+            signaller: Arc::new(GroupSignaller { pgid }),
+            exit,
+        })
+    }
+
+    async fn connect(&self, port: u16) -> std::io::Result<Conn> {
+        let v4 = TcpStream::connect(("127.0.0.1", port)).await;
+        let s = match v4 {
+            Ok(s) => s,
+            Err(e4) => match TcpStream::connect(("::1", port)).await {
+                Ok(s) => s,
+                Err(_) => return Err(e4),
+            },
+        };
+        let _ = s.set_nodelay(true);
+        Ok(Box::new(s))
+    }
+
+    async fn listening_ports(&self, pids: &[u32]) -> BTreeMap<u32, Vec<u16>> {
+        let pids = pids.to_vec();
+        tokio::task::spawn_blocking(move || listening_ports_blocking(&pids))
+            .await
+            .unwrap_or_default()
+    }
+
+    async fn shutdown(&self) {
+        let groups: Vec<i32> = self.shared.groups.lock().unwrap().drain().collect();
+        for g in &groups {
+            // SAFETY: see GroupSignaller.
+            unsafe { libc::kill(-g, libc::SIGKILL) };
+        }
+        if let Some(mut w) = self.shared.watchdog.lock().await.take() {
+            drop(w.stdin);
+            let _ = tokio::time::timeout(Duration::from_secs(2), w.child.wait()).await;
+        }
+        if let Some(r) = &self.reaper {
+            r.abort();
+        }
+        // Reap what the kills left behind (our children and adopted orphans).
+        for _ in 0..20 {
+            reap_orphans(&self.shared);
+            let me = std::process::id();
+            if !proc_table()
+                .iter()
+                .any(|p| p.ppid == me && groups.contains(&p.pgrp))
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+impl Drop for LocalBackend {
+    fn drop(&mut self) {
+        if let Some(r) = &self.reaper {
+            r.abort();
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ProcEntry {
+    pub pid: u32,
+    pub ppid: u32,
+    pub pgrp: i32,
+    pub state: char,
+}
+
+/// Every process of the machine from /proc (pid, parent, group, state).
+pub fn proc_table() -> Vec<ProcEntry> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if let Some(p) = read_stat(pid) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+pub fn read_stat(pid: u32) -> Option<ProcEntry> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // comm may hold spaces and parentheses: fields follow the last ')'.
+    let rest = &s[s.rfind(')')? + 2..];
+    let mut f = rest.split_ascii_whitespace();
+    let state = f.next()?.chars().next()?;
+    let ppid = f.next()?.parse().ok()?;
+    let pgrp = f.next()?.parse().ok()?;
+    Some(ProcEntry {
+        pid,
+        ppid,
+        pgrp,
+        state,
+    })
+}
+
+fn listening_ports_blocking(leaders: &[u32]) -> BTreeMap<u32, Vec<u16>> {
+    let table = proc_table();
+    let mut kids: HashMap<u32, Vec<u32>> = HashMap::new();
+    for p in &table {
+        kids.entry(p.ppid).or_default().push(p.pid);
+    }
+    let listen = listening_inodes();
+    let mut out = BTreeMap::new();
+    for &leader in leaders {
+        let mut ports = Vec::new();
+        let mut stack = vec![leader];
+        let mut seen = HashSet::new();
+        while let Some(pid) = stack.pop() {
+            if !seen.insert(pid) {
+                continue;
+            }
+            if let Some(k) = kids.get(&pid) {
+                stack.extend(k);
+            }
+            let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+                continue;
+            };
+            for fd in fds.flatten() {
+                let Ok(target) = std::fs::read_link(fd.path()) else {
+                    continue;
+                };
+                let t = target.to_string_lossy();
+                if let Some(inode) = t
+                    .strip_prefix("socket:[")
+                    .and_then(|r| r.strip_suffix(']'))
+                    .and_then(|r| r.parse::<u64>().ok())
+                {
+                    if let Some(&port) = listen.get(&inode) {
+                        ports.push(port);
+                    }
+                }
+            }
+        }
+        ports.sort_unstable();
+        ports.dedup();
+        out.insert(leader, ports);
+    }
+    out
+}
+
+/// Socket inode → port for every TCP socket in LISTEN state.
+fn listening_inodes() -> HashMap<u64, u16> {
+    let mut m = HashMap::new();
+    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(s) = std::fs::read_to_string(file) else {
+            continue;
+        };
+        for line in s.lines().skip(1) {
+            let f: Vec<&str> = line.split_ascii_whitespace().collect();
+            if f.len() < 10 || f[3] != "0A" {
+                continue;
+            }
+            let Some(port) = f[1]
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok())
+            else {
+                continue;
+            };
+            if let Ok(inode) = f[9].parse::<u64>() {
+                m.insert(inode, port);
+            }
+        }
+    }
+    m
+}

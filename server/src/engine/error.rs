@@ -1,0 +1,107 @@
+//! Typed errors of the core. Each edge (LSP, CLI) turns them into the
+//! contract's `data.code` through [`EngineError::code`] and
+//! [`EngineError::context`], in one place per edge.
+
+use serde_json::{json, Map, Value};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("no process with id {0:?}")]
+    ProcessNotFound(String),
+    #[error("process id {0:?} is already in use")]
+    ProcessIdInUse(String),
+    #[error("timed out after {timeout_ms} ms waiting for {condition}")]
+    ReadyTimeout {
+        condition: String,
+        timeout_ms: u64,
+        log_tail: Vec<String>,
+    },
+    #[error("the process ended ({status}) before {condition}")]
+    ExitedBeforeReady {
+        condition: String,
+        exit_code: Option<i32>,
+        status: String,
+        log_tail: Vec<String>,
+    },
+    #[error("{0}")]
+    InvalidPort(String),
+    #[error("token {0:?} is already used by another port")]
+    TokenInUse(String),
+    #[error("{0}")]
+    InvalidToken(String),
+    #[error("{0}")]
+    LabelTooLong(String),
+    #[error("{0}")]
+    PathOutsideWorkspace(String),
+    #[error("{0}")]
+    BackendUnavailable(String),
+    #[error("cancelled")]
+    Cancelled,
+    /// An operation failed for a reason of its own (spawn failed, git clone
+    /// failed, an I/O error on a workspace file); the message says what.
+    #[error("{0}")]
+    Failed(String),
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+impl EngineError {
+    /// The contract's `data.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::InvalidArgument(_) => "INVALID_ARGUMENT",
+            EngineError::ProcessNotFound(_) => "PROCESS_NOT_FOUND",
+            EngineError::ProcessIdInUse(_) => "PROCESS_ID_IN_USE",
+            EngineError::ReadyTimeout { .. } => "PROCESS_READY_TIMEOUT",
+            EngineError::ExitedBeforeReady { .. } => "PROCESS_EXITED_BEFORE_READY",
+            EngineError::InvalidPort(_) => "INVALID_PORT",
+            EngineError::TokenInUse(_) => "TOKEN_IN_USE",
+            EngineError::InvalidToken(_) => "INVALID_TOKEN",
+            EngineError::LabelTooLong(_) => "LABEL_TOO_LONG",
+            EngineError::PathOutsideWorkspace(_) => "PATH_OUTSIDE_WORKSPACE",
+            EngineError::BackendUnavailable(_) => "BACKEND_UNAVAILABLE",
+            EngineError::Cancelled => "CANCELLED",
+            EngineError::Failed(_) => "OPERATION_FAILED",
+        }
+    }
+
+    /// `{code, message, …context}` as the contract's error `data`.
+    pub fn to_data(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("code".into(), json!(self.code()));
+        m.insert("message".into(), json!(self.to_string()));
+        match self {
+            EngineError::ReadyTimeout {
+                condition,
+                timeout_ms,
+                log_tail,
+            } => {
+                m.insert("condition".into(), json!(condition));
+                m.insert("timeout".into(), json!(timeout_ms));
+                m.insert("logTail".into(), json!(log_tail));
+            }
+            EngineError::ExitedBeforeReady {
+                condition,
+                exit_code,
+                status,
+                log_tail,
+            } => {
+                m.insert("condition".into(), json!(condition));
+                m.insert("exitCode".into(), json!(exit_code));
+                m.insert("status".into(), json!(status));
+                m.insert("logTail".into(), json!(log_tail));
+            }
+            EngineError::ProcessNotFound(id) | EngineError::ProcessIdInUse(id) => {
+                m.insert("processId".into(), json!(id));
+            }
+            _ => {}
+        }
+        Value::Object(m)
+    }
+
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        EngineError::InvalidArgument(msg.into())
+    }
+}

@@ -1,0 +1,1 @@
+//! The preview gateway (see the gateway issue).

@@ -1,0 +1,1 @@
+//! The LSP edge (see the language-server issue).
