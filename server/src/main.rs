@@ -1,1 +1,20 @@
-fn main() {}
+use clap::Parser;
+use sandport::cli::{Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    sandport::platform::init_tracing();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let code = rt.block_on(async move {
+        match cli.command {
+            Command::Run(args) => sandport::cli::run::run(*args).await,
+        }
+    });
+    // Don't wait for stray blocking tasks (a stuck pipe read) on the way out.
+    rt.shutdown_timeout(std::time::Duration::from_millis(200));
+    std::process::exit(code);
+}

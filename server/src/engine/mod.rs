@@ -543,6 +543,13 @@ async fn read_capped(
     (out, truncated)
 }
 
+/// The `condition` a log wait reports (`log "Server ready"`, `log /re/`).
+pub fn waits_condition(w: &WaitLog) -> String {
+    waits::Pattern::parse(&w.pattern, w.regex)
+        .map(|p| p.describe())
+        .unwrap_or_else(|_| format!("log {:?}", w.pattern))
+}
+
 /// Byte index where the last `n` lines of `b` begin.
 fn tail_cut(b: &[u8], n: usize) -> usize {
     if n == 0 {
