@@ -35,6 +35,10 @@ done
 for g in $groups; do kill -KILL -"$g" 2>/dev/null; done
 "#;
 
+/// Pipe capacity asked for each child's stdout and stderr (the default
+/// /proc/sys/fs/pipe-max-size; a lower limit leaves the default 64 KiB).
+const PIPE_SIZE: libc::c_int = 1024 * 1024;
+
 pub struct LocalOptions {
     /// Start the watchdog that kills every group if the server dies.
     pub watchdog: bool,
@@ -183,6 +187,14 @@ impl Backend for LocalBackend {
         let pid = child.id();
         let stdout = child.stdout().take().expect("piped stdout");
         let stderr = child.stderr().take().expect("piped stderr");
+        {
+            use std::os::fd::AsRawFd;
+            // Larger pipes: fewer wake-ups of writer and reader under heavy output.
+            for fd in [stdout.as_raw_fd(), stderr.as_raw_fd()] {
+                // SAFETY: fcntl on pipe fds we own; failure leaves the default size.
+                unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE) };
+            }
+        }
         let pgid = pid.unwrap_or(0) as i32;
         if let Some(pid) = pid {
             self.shared.own_children.lock().unwrap().insert(pid);

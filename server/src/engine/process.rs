@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{broadcast, watch};
 
-const READ_CHUNK: usize = 128 * 1024;
+const READ_CHUNK: usize = 1024 * 1024;
 /// After the leader ends, how long its output may still drain before the
 /// end is published (background jobs can hold the pipes open for ever).
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(150);
