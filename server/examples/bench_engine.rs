@@ -11,7 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 fn now_ns() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
 }
 
 fn free_port() -> u16 {
@@ -58,7 +61,9 @@ async fn naive_wait(port: u16) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     loop {
         if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-            let _ = s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").await;
+            let _ = s
+                .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                .await;
             let mut b = [0u8; 64];
             if let Ok(n) = s.read(&mut b).await {
                 if n > 12 && &b[9..12] == b"200" {
@@ -72,7 +77,10 @@ async fn naive_wait(port: u16) {
 
 #[tokio::main]
 async fn main() {
-    let trials: usize = std::env::var("TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
+    let trials: usize = std::env::var("TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::new(
         EngineConfig::new(dir.path()),
@@ -104,17 +112,31 @@ async fn main() {
             naive_wait(port).await;
         }
         let done = now_ns();
-        let listened: u128 = std::fs::read_to_string(&stamp).unwrap().trim().parse().unwrap();
+        let listened: u128 = std::fs::read_to_string(&stamp)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
         let ms = (done.saturating_sub(listened)) as f64 / 1e6;
-        if i % 2 == 0 { ours.push(ms) } else { naive.push(ms) }
-        engine.kill_process(&p.id, Some("SIGKILL"), None).await.unwrap();
+        if i % 2 == 0 {
+            ours.push(ms)
+        } else {
+            naive.push(ms)
+        }
+        engine
+            .kill_process(&p.id, Some("SIGKILL"), None)
+            .await
+            .unwrap();
     }
     let (om, o95) = (pct(&mut ours, 0.5), pct(&mut ours, 0.95));
     let (nm, n95) = (pct(&mut naive, 0.5), pct(&mut naive, 0.95));
     println!("readiness latency (listen() -> wait returns), {trials} trials each, HTTP mode, default settings");
     println!("  sandport waitForPort   median {om:7.2} ms   p95 {o95:7.2} ms");
     println!("  naive 500 ms poller    median {nm:7.2} ms   p95 {n95:7.2} ms");
-    println!("  ratio (naive / sandport, median): {:.1}x", nm / om.max(0.001));
+    println!(
+        "  ratio (naive / sandport, median): {:.1}x",
+        nm / om.max(0.001)
+    );
 
     // (b) log capture: 200 MB of lines to the engine vs to /dev/null
     let writer = "yes 'a line of output that is 48 bytes long .......' | head -c 200000000";
@@ -132,7 +154,10 @@ async fn main() {
         devnull.push(t.elapsed().as_secs_f64() * 1e3);
         let t = Instant::now();
         let p = engine
-            .start_process(StartProcess { command: writer.into(), ..Default::default() })
+            .start_process(StartProcess {
+                command: writer.into(),
+                ..Default::default()
+            })
             .await
             .unwrap();
         let r = engine.wait_for_exit(&p.id, Some(600_000)).await.unwrap();
@@ -150,7 +175,10 @@ async fn main() {
     let mut ids = Vec::new();
     for _ in 0..100 {
         let p = engine
-            .start_process(StartProcess { command: "exec sleep 60".into(), ..Default::default() })
+            .start_process(StartProcess {
+                command: "exec sleep 60".into(),
+                ..Default::default()
+            })
             .await
             .unwrap();
         ids.push(p.id);
