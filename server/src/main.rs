@@ -3,6 +3,10 @@ use sandport::cli::{Cli, Command};
 
 fn main() {
     let cli = Cli::parse();
+    if let Command::Agent { args } = &cli.command {
+        // Inside a container: no runtime, no logging setup, just the job.
+        std::process::exit(sandport::backend::agent::main(args));
+    }
     sandport::platform::init_tracing();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -12,6 +16,7 @@ fn main() {
     let code = rt.block_on(async move {
         match cli.command {
             Command::Run(args) => sandport::cli::run::run(*args).await,
+            Command::Agent { .. } => unreachable!("handled above"),
         }
     });
     // Don't wait for stray blocking tasks (a stuck pipe read) on the way out.

@@ -29,7 +29,7 @@ fn wait_log(id: &str, pattern: &str, timeout_ms: u64) -> WaitLog {
 
 #[tokio::test]
 async fn http_server_and_wait_for_port_http() {
-    let sb = sandbox();
+    let sb = sandbox().await;
     let port = free_port();
     std::fs::write(sb.dir.path().join("index.html"), "hello sandbox").unwrap();
     let p = sb
@@ -57,7 +57,7 @@ async fn http_server_and_wait_for_port_http() {
 
 #[tokio::test]
 async fn wait_for_port_tcp_and_status_range() {
-    let sb = sandbox();
+    let sb = sandbox().await;
     let port = free_port();
     // Answers 404 on /: an HTTP wait for 200-399 must not pass, 404 must.
     let script = format!(
@@ -100,7 +100,7 @@ async fn wait_for_port_tcp_and_status_range() {
 
 #[tokio::test]
 async fn wait_for_log_regex_captures_port() {
-    let sb = sandbox();
+    let sb = sandbox().await;
     let p = sb
         .engine
         .start_process(start(
@@ -135,7 +135,7 @@ async fn wait_for_log_regex_captures_port() {
 
 #[tokio::test]
 async fn wait_for_log_on_stderr_and_stream_filter() {
-    let sb = sandbox();
+    let sb = sandbox().await;
     let p = sb
         .engine
         .start_process(start("echo 'ready on stderr' >&2; sleep 30"))
@@ -163,7 +163,7 @@ async fn wait_for_log_on_stderr_and_stream_filter() {
 
 #[tokio::test]
 async fn pattern_split_across_two_writes() {
-    let sb = sandbox();
+    let sb = sandbox().await;
     let p = sb
         .engine
         .start_process(start(
@@ -196,7 +196,7 @@ async fn pattern_split_across_two_writes() {
 
 #[tokio::test]
 async fn timeout_and_exit_before_ready() {
-    let sb = sandbox();
+    let sb = sandbox().await;
     let p = sb
         .engine
         .start_process(start("echo booting; sleep 30"))
@@ -258,7 +258,7 @@ async fn timeout_and_exit_before_ready() {
 
 #[tokio::test]
 async fn killing_a_three_deep_tree_leaves_nothing() {
-    let sb = sandbox();
+    let sb = sandbox().await;
     let m = marker();
     let cmd = format!("sh -c 'sh -c \"sleep 1{m} & sleep 2{m}\" & sleep 3{m}' & sleep 4{m}");
     let p = sb.engine.start_process(start(&cmd)).await.unwrap();
@@ -279,7 +279,7 @@ async fn killing_a_three_deep_tree_leaves_nothing() {
 
 #[tokio::test]
 async fn sigterm_trapping_process_is_sigkilled_after_grace() {
-    let sb = sandbox();
+    let sb = sandbox().await;
     let p = sb
         .engine
         .start_process(start(
@@ -310,7 +310,7 @@ async fn sigterm_trapping_process_is_sigkilled_after_grace() {
 
 #[tokio::test]
 async fn a_hundred_concurrent_processes() {
-    let sb = sandbox();
+    let sb = sandbox().await;
     let starts = (0..100).map(|i| {
         let e = sb.engine.clone();
         async move {
@@ -339,7 +339,7 @@ async fn a_hundred_concurrent_processes() {
 
 #[tokio::test]
 async fn a_cancelled_wait_leaves_its_process_running() {
-    let sb = sandbox();
+    let sb = sandbox().await;
     let p = sb.engine.start_process(start("sleep 30")).await.unwrap();
     let wait = sb.engine.wait_for_log(wait_log(&p.id, "never", 60_000));
     assert!(tokio::time::timeout(Duration::from_millis(200), wait)
@@ -367,7 +367,7 @@ async fn logs_cursor_tail_and_truncation() {
             workspace_root: dir.path().into(),
             log_cap: 1000,
         },
-        backend(),
+        backend(dir.path()).await,
     )
     .unwrap();
     let p = engine
@@ -407,7 +407,7 @@ async fn logs_cursor_tail_and_truncation() {
 
 #[tokio::test]
 async fn read_lines_gives_whole_lines_only() {
-    let sb = sandbox();
+    let sb = sandbox().await;
     let p = sb
         .engine
         .start_process(start("printf 'a\\nb\\npart'; sleep 0.3; printf 'ial\\n'"))
@@ -433,7 +433,7 @@ async fn read_lines_gives_whole_lines_only() {
 
 #[tokio::test]
 async fn statuses_and_caller_ids() {
-    let sb = sandbox();
+    let sb = sandbox().await;
     let ok = sb
         .engine
         .start_process(StartProcess {
@@ -514,7 +514,7 @@ async fn statuses_and_caller_ids() {
 
 #[tokio::test]
 async fn bad_input_answers_the_contracts_errors() {
-    let sb = sandbox();
+    let sb = sandbox().await;
     let e = &sb.engine;
     assert_eq!(
         e.start_process(start("  ")).await.unwrap_err().code(),
@@ -613,7 +613,7 @@ async fn bad_input_answers_the_contracts_errors() {
 
 #[tokio::test]
 async fn exec_runs_to_completion_with_cap_and_timeout() {
-    let sb = sandbox();
+    let sb = sandbox().await;
     let r = sb
         .engine
         .exec(Exec {
@@ -658,7 +658,7 @@ async fn exec_runs_to_completion_with_cap_and_timeout() {
 
 #[tokio::test]
 async fn files_are_confined_to_the_workspace() {
-    let sb = sandbox();
+    let sb = sandbox().await;
     let e = &sb.engine;
     let w = e
         .write_file("site/index.html", "<h1>hi</h1>", Encoding::Utf8)
@@ -712,9 +712,10 @@ async fn files_are_confined_to_the_workspace() {
 
 #[tokio::test]
 async fn checkout_clones_and_reports_gits_message() {
-    let sb = sandbox();
-    let origin = tempfile::tempdir().unwrap();
-    let o = origin.path().display().to_string();
+    let sb = sandbox().await;
+    // The origin lies in the workspace so every backend sees it.
+    std::fs::create_dir(sb.dir.path().join("origin")).unwrap();
+    let o = sb.dir.path().join("origin").display().to_string();
     let setup = std::process::Command::new("sh")
         .arg("-c")
         .arg(format!(
@@ -723,7 +724,7 @@ async fn checkout_clones_and_reports_gits_message() {
         .status()
         .unwrap();
     assert!(setup.success());
-    let url = format!("file://{o}/repo");
+    let url = "origin/repo".to_string();
     let c = sb
         .engine
         .checkout(&url, None, Some("dev"), Some(1), 30_000)
@@ -731,6 +732,10 @@ async fn checkout_clones_and_reports_gits_message() {
         .unwrap();
     assert!(c.path.ends_with("/repo"));
     assert!(sb.dir.path().join("repo/README").exists());
+    assert_eq!(
+        std::fs::read_to_string(sb.dir.path().join("repo/README")).unwrap(),
+        "hi\n"
+    );
     let again = sb.engine.checkout(&url, None, None, None, 30_000).await;
     assert_eq!(again.unwrap_err().code(), "INVALID_ARGUMENT");
     let missing = sb
@@ -755,7 +760,7 @@ async fn checkout_clones_and_reports_gits_message() {
 
 #[tokio::test]
 async fn events_announce_changes_and_output() {
-    let sb = sandbox();
+    let sb = sandbox().await;
     let mut rx = sb.engine.subscribe();
     let p = sb.engine.start_process(start("echo hello")).await.unwrap();
     let mut saw_start = false;
@@ -785,7 +790,7 @@ async fn events_announce_changes_and_output() {
 
 #[tokio::test]
 async fn shutdown_stops_everything() {
-    let sb = sandbox();
+    let sb = sandbox().await;
     let m = marker();
     for i in 0..3 {
         sb.engine

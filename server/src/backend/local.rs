@@ -139,8 +139,9 @@ struct GroupSignaller {
     pgid: i32,
 }
 
+#[async_trait]
 impl Signaller for GroupSignaller {
-    fn signal_group(&self, sig: i32) -> std::io::Result<()> {
+    async fn signal_group(&self, sig: i32) -> std::io::Result<()> {
         // SAFETY: kill(2) with a negative pid signals the process group.
         if unsafe { libc::kill(-self.pgid, sig) } == 0 {
             Ok(())
@@ -149,7 +150,7 @@ impl Signaller for GroupSignaller {
         }
     }
 
-    fn group_alive(&self) -> bool {
+    async fn group_alive(&self) -> bool {
         proc_table()
             .iter()
             .any(|p| p.pgrp == self.pgid && p.state != 'Z' && p.state != 'X')
@@ -325,7 +326,7 @@ pub fn read_stat(pid: u32) -> Option<ProcEntry> {
     })
 }
 
-fn listening_ports_blocking(leaders: &[u32]) -> BTreeMap<u32, Vec<u16>> {
+pub fn listening_ports_blocking(leaders: &[u32]) -> BTreeMap<u32, Vec<u16>> {
     let table = proc_table();
     let mut kids: HashMap<u32, Vec<u32>> = HashMap::new();
     for p in &table {

@@ -21,4 +21,10 @@ pub enum Command {
     /// Run one process in the sandbox from a terminal: wait for it, expose
     /// its ports, stream its output until it ends or Ctrl-C.
     Run(Box<run::RunArgs>),
+    /// The helper the Docker backend runs inside its container.
+    #[command(hide = true)]
+    Agent {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }

@@ -1,5 +1,6 @@
 //! `sandport run`: one process in the sandbox, driven from a terminal.
 
+use crate::backend::docker::{DockerBackend, DockerOptions};
 use crate::backend::local::{LocalBackend, LocalOptions};
 use crate::engine::error::EngineError;
 use crate::engine::{
@@ -150,11 +151,6 @@ enum WaitStep {
 }
 
 fn plan(args: &RunArgs) -> Result<Plan, EngineError> {
-    if matches!(args.backend, BackendArg::Docker) {
-        return Err(EngineError::BackendUnavailable(
-            "the docker backend is not available in this build yet; use --backend local".into(),
-        ));
-    }
     if !args.expose.is_empty() {
         return Err(EngineError::invalid(
             "--expose is not available yet: the preview gateway is not part of this build",
@@ -207,6 +203,27 @@ fn plan(args: &RunArgs) -> Result<Plan, EngineError> {
 }
 
 pub async fn run(args: RunArgs) -> i32 {
+    // Handlers first: a Ctrl-C or SIGTERM from now on stops what we start.
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigint = signal(SignalKind::interrupt()).ok();
+    let mut sigterm = signal(SignalKind::terminate()).ok();
+    let stop = async move {
+        let recv = |s: &mut Option<tokio::signal::unix::Signal>| {
+            let s = s.take();
+            async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+        };
+        tokio::select! {
+            () = recv(&mut sigint) => {},
+            () = recv(&mut sigterm) => {},
+        }
+    };
     let out = Arc::new(Out { json: args.json });
     let plan = match plan(&args) {
         Ok(p) => p,
@@ -219,12 +236,10 @@ pub async fn run(args: RunArgs) -> i32 {
         Some(w) => w.clone(),
         None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
     };
-    let backend = match LocalBackend::new(LocalOptions::default()) {
-        Ok(b) => Arc::new(b),
+    let backend = match make_backend(&args, &root).await {
+        Ok(b) => b,
         Err(e) => {
-            out.error(&EngineError::BackendUnavailable(format!(
-                "cannot start the local backend: {e}"
-            )));
+            out.error(&e);
             return 1;
         }
     };
@@ -235,12 +250,50 @@ pub async fn run(args: RunArgs) -> i32 {
             return 1;
         }
     };
-    let code = drive(&engine, plan, out.clone()).await;
+    let code = drive(&engine, plan, out.clone(), stop).await;
     engine.shutdown(Duration::from_secs(3)).await;
     code
 }
 
-async fn drive(engine: &Engine, plan: Plan, out: Arc<Out>) -> i32 {
+async fn make_backend(
+    args: &RunArgs,
+    root: &std::path::Path,
+) -> Result<Arc<dyn crate::backend::Backend>, EngineError> {
+    match args.backend {
+        BackendArg::Local => LocalBackend::new(LocalOptions::default())
+            .map(|b| Arc::new(b) as Arc<dyn crate::backend::Backend>)
+            .map_err(|e| {
+                EngineError::BackendUnavailable(format!("cannot start the local backend: {e}"))
+            }),
+        BackendArg::Docker => {
+            let folder = root
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_default();
+            let id = args
+                .sandbox_id
+                .clone()
+                .unwrap_or_else(|| crate::backend::docker::sandbox_id_for_container(&folder));
+            let mut o = DockerOptions::new(id);
+            if let Some(i) = &args.docker_image {
+                o.image = i.clone();
+            }
+            o.host = args.docker_host.clone();
+            o.mounts = args.docker_mount.clone();
+            DockerBackend::new(o, root)
+                .await
+                .map(|b| Arc::new(b) as Arc<dyn crate::backend::Backend>)
+        }
+    }
+}
+
+async fn drive(
+    engine: &Engine,
+    plan: Plan,
+    out: Arc<Out>,
+    stop: impl std::future::Future<Output = ()>,
+) -> i32 {
     let mut events = engine.subscribe();
     let info = match engine.start_process(plan.start).await {
         Ok(i) => i,
@@ -280,14 +333,6 @@ async fn drive(engine: &Engine, plan: Plan, out: Arc<Out>) -> i32 {
         })
     };
 
-    let mut sigterm =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let stop = async move {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {},
-            _ = async { match sigterm.as_mut() { Some(s) => { s.recv().await; } None => std::future::pending().await } } => {},
-        }
-    };
     tokio::pin!(stop);
 
     for step in plan.waits {

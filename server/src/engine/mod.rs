@@ -111,6 +111,10 @@ impl Engine {
         let _ = self.inner.events.send(e);
     }
 
+    pub(crate) async fn until_accepting(&self, port: u16) {
+        self.inner.backend.until_accepting(port).await
+    }
+
     /// A TCP connection to a port of the sandbox, through the backend.
     pub async fn connect(&self, port: u16) -> std::io::Result<Conn> {
         self.inner.backend.connect(port).await
@@ -428,7 +432,8 @@ impl Engine {
         impl Drop for KillOnDrop {
             fn drop(&mut self) {
                 if self.1 {
-                    let _ = self.0.signal_group(libc::SIGKILL);
+                    let s = self.0.clone();
+                    tokio::spawn(async move { s.signal_group(libc::SIGKILL).await });
                 }
             }
         }
@@ -438,7 +443,7 @@ impl Engine {
         let ended = tokio::time::timeout(Duration::from_millis(timeout), spawned.exit).await;
         let timed_out = ended.is_err();
         if timed_out {
-            let _ = spawned.signaller.signal_group(libc::SIGKILL);
+            let _ = spawned.signaller.signal_group(libc::SIGKILL).await;
         }
         // Background jobs may hold the pipes; don't wait on them long.
         let drain = Duration::from_millis(150);
@@ -493,11 +498,11 @@ async fn kill_proc(p: &Arc<Proc>, sig: i32, grace: Duration) {
     let Some(sg) = p.signaller.clone() else {
         return;
     };
-    if !p.is_running() && !sg.group_alive() {
+    if !p.is_running() && !sg.group_alive().await {
         return;
     }
     p.signalled.store(true, Ordering::Release);
-    let _ = sg.signal_group(sig);
+    let _ = sg.signal_group(sig).await;
     if sig == libc::SIGKILL {
         tokio::time::timeout(Duration::from_secs(5), p.ended())
             .await
@@ -508,12 +513,12 @@ async fn kill_proc(p: &Arc<Proc>, sig: i32, grace: Duration) {
     let deadline = tokio::time::Instant::now() + grace;
     let _ = tokio::time::timeout_at(deadline, p.ended()).await;
     let mut step = Duration::from_millis(5);
-    while sg.group_alive() && tokio::time::Instant::now() < deadline {
+    while sg.group_alive().await && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(step).await;
         step = (step * 2).min(Duration::from_millis(100));
     }
-    if sg.group_alive() || p.is_running() {
-        let _ = sg.signal_group(libc::SIGKILL);
+    if p.is_running() || sg.group_alive().await {
+        let _ = sg.signal_group(libc::SIGKILL).await;
     }
     tokio::time::timeout(Duration::from_secs(5), p.ended())
         .await

@@ -205,7 +205,9 @@ pub async fn watch_exit(
             }
             Ok(Ended::Signal(s)) => {
                 st.signal = Some(signal_name(s));
-                st.status = if signalled {
+                // SIGKILL/SIGTERM from elsewhere (the OOM killer, a container
+                // stop) is a kill too, as exit 137/143 is.
+                st.status = if signalled || s == libc::SIGKILL || s == libc::SIGTERM {
                     Status::Killed
                 } else {
                     Status::Failed
