@@ -592,7 +592,7 @@ mod tests {
         validate_sandbox_id(&long).unwrap();
         let l = label(65535, &long, &"x".repeat(16));
         assert!(l.len() <= 63, "{l}");
-        assert_eq!(validate_sandbox_id("a").is_ok(), true);
+        assert!(validate_sandbox_id("a").is_ok());
         assert_eq!(
             validate_sandbox_id(&"a".repeat(41)).unwrap_err().code(),
             "LABEL_TOO_LONG"

@@ -22,9 +22,12 @@ pub(crate) enum UpstreamError {
     Http(hyper::Error),
 }
 
+/// A free upstream connection and when it became free.
+type Idle = (SendRequest<Incoming>, Instant);
+
 pub(crate) struct Pool {
     engine: Engine,
-    idle: Mutex<HashMap<u16, Vec<(SendRequest<Incoming>, Instant)>>>,
+    idle: Mutex<HashMap<u16, Vec<Idle>>>,
     max_idle: usize,
     connect_timeout: Duration,
 }
