@@ -547,22 +547,6 @@ fn ended_from_code(code: i32) -> Ended {
     }
 }
 
-/// A DNS- and container-name-safe id from a folder name (the gateway's
-/// sandbox-id rules, once merged, take precedence where both exist).
-pub fn sandbox_id_for_container(folder: &str) -> String {
-    let mut id: String = folder
-        .to_ascii_lowercase()
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect();
-    id = id.trim_matches('-').chars().take(30).collect();
-    if id.is_empty() {
-        "sandbox".into()
-    } else {
-        id
-    }
-}
-
 fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())

@@ -3,10 +3,12 @@
 use crate::backend::docker::{DockerBackend, DockerOptions};
 use crate::backend::local::{LocalBackend, LocalOptions};
 use crate::engine::error::EngineError;
+use crate::engine::{derive_sandbox_id, validate_sandbox_id};
 use crate::engine::{
     Engine, EngineConfig, Event, ProcessInfo, StartProcess, Status, Stream, StreamSel, WaitLog,
     WaitMode, WaitPort,
 };
+use crate::gateway::{Gateway, GatewayConfig};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -143,6 +145,9 @@ impl Out {
 struct Plan {
     start: StartProcess,
     waits: Vec<WaitStep>,
+    /// Ports to expose once the waits succeed, with their names.
+    exposes: Vec<(u16, Option<String>)>,
+    gateway: Option<GatewayConfig>,
 }
 
 enum WaitStep {
@@ -151,11 +156,48 @@ enum WaitStep {
 }
 
 fn plan(args: &RunArgs) -> Result<Plan, EngineError> {
-    if !args.expose.is_empty() {
-        return Err(EngineError::invalid(
-            "--expose is not available yet: the preview gateway is not part of this build",
-        ));
+    let mut exposes = Vec::new();
+    for e in &args.expose {
+        let (port, name) = match e.split_once(':') {
+            Some((p, n)) if !n.is_empty() => (p, Some(n.to_string())),
+            Some((p, _)) => (p, None),
+            None => (e.as_str(), None),
+        };
+        let port: u16 = port.trim().parse().map_err(|_| {
+            EngineError::invalid(format!("--expose {e:?}: expected PORT or PORT:NAME"))
+        })?;
+        if port < 1024 {
+            return Err(EngineError::InvalidPort(format!(
+                "--expose {port}: preview ports are 1024-65535"
+            )));
+        }
+        exposes.push((port, name));
     }
+    if args.ttl == Some(0) {
+        return Err(EngineError::invalid("--ttl must be at least 1 second"));
+    }
+    let gateway = if exposes.is_empty() {
+        None
+    } else {
+        let mut g = GatewayConfig::default();
+        if let Some(l) = &args.gateway_listen {
+            use std::net::ToSocketAddrs;
+            g.listen = l
+                .to_socket_addrs()
+                .ok()
+                .and_then(|mut a| a.next())
+                .ok_or_else(|| {
+                    EngineError::invalid(format!("--gateway-listen {l:?}: expected HOST:PORT"))
+                })?;
+        }
+        if let Some(d) = &args.domain {
+            g.domain = d.clone();
+        }
+        g.public_url = args.public_url.clone();
+        g.tls_cert = args.tls_cert.clone();
+        g.tls_key = args.tls_key.clone();
+        Some(g)
+    };
     let mut env = BTreeMap::new();
     for kv in &args.env {
         let (k, v) = kv
@@ -199,7 +241,12 @@ fn plan(args: &RunArgs) -> Result<Plan, EngineError> {
             timeout_ms: args.timeout,
         }));
     }
-    Ok(Plan { start, waits })
+    Ok(Plan {
+        start,
+        waits,
+        exposes,
+        gateway,
+    })
 }
 
 pub async fn run(args: RunArgs) -> i32 {
@@ -236,7 +283,21 @@ pub async fn run(args: RunArgs) -> i32 {
         Some(w) => w.clone(),
         None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
     };
-    let backend = match make_backend(&args, &root).await {
+    let sandbox_id = match &args.sandbox_id {
+        Some(id) => id.clone(),
+        None => derive_sandbox_id(
+            &root
+                .canonicalize()
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_default(),
+        ),
+    };
+    if let Err(e) = validate_sandbox_id(&sandbox_id) {
+        out.error(&e);
+        return 1;
+    }
+    let backend = match make_backend(&args, &root, &sandbox_id).await {
         Ok(b) => b,
         Err(e) => {
             out.error(&e);
@@ -250,7 +311,28 @@ pub async fn run(args: RunArgs) -> i32 {
             return 1;
         }
     };
-    let code = drive(&engine, plan, out.clone(), stop).await;
+    if let Err(e) = engine.set_sandbox_id(sandbox_id) {
+        out.error(&e);
+        engine.shutdown(Duration::from_secs(1)).await;
+        return 1;
+    }
+    let gateway = match plan.gateway.clone() {
+        Some(cfg) => match Gateway::start(cfg, engine.clone()).await {
+            Ok(g) => Some(g),
+            Err(e) => {
+                out.error(&e);
+                engine.shutdown(Duration::from_secs(1)).await;
+                return 1;
+            }
+        },
+        None => None,
+    };
+    let ttl = args.ttl;
+    let code = drive(&engine, plan, out.clone(), stop, ttl).await;
+    engine.close_all_ports();
+    if let Some(g) = gateway {
+        g.shutdown().await;
+    }
     engine.shutdown(Duration::from_secs(3)).await;
     code
 }
@@ -258,6 +340,7 @@ pub async fn run(args: RunArgs) -> i32 {
 async fn make_backend(
     args: &RunArgs,
     root: &std::path::Path,
+    sandbox_id: &str,
 ) -> Result<Arc<dyn crate::backend::Backend>, EngineError> {
     match args.backend {
         BackendArg::Local => LocalBackend::new(LocalOptions::default())
@@ -266,16 +349,7 @@ async fn make_backend(
                 EngineError::BackendUnavailable(format!("cannot start the local backend: {e}"))
             }),
         BackendArg::Docker => {
-            let folder = root
-                .canonicalize()
-                .ok()
-                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                .unwrap_or_default();
-            let id = args
-                .sandbox_id
-                .clone()
-                .unwrap_or_else(|| crate::backend::docker::sandbox_id_for_container(&folder));
-            let mut o = DockerOptions::new(id);
+            let mut o = DockerOptions::new(sandbox_id);
             if let Some(i) = &args.docker_image {
                 o.image = i.clone();
             }
@@ -293,6 +367,7 @@ async fn drive(
     plan: Plan,
     out: Arc<Out>,
     stop: impl std::future::Future<Output = ()>,
+    ttl: Option<u64>,
 ) -> i32 {
     let mut events = engine.subscribe();
     let info = match engine.start_process(plan.start).await {
@@ -371,6 +446,25 @@ async fn drive(
                 let _ = engine.kill_process(&id, None, Some(Duration::from_secs(3))).await;
                 finish_output(printer).await;
                 return 0;
+            }
+        }
+    }
+
+    for (port, name) in &plan.exposes {
+        match engine.expose_port(*port, name.clone(), None, ttl) {
+            Ok(x) => out.emit(
+                json!({"event": "exposed", "port": x.port, "name": x.name, "url": x.url, "expiresAt": x.expires_at}),
+                || {
+                    let label = x.name.as_deref().map(|n| format!("{n} ({})", x.port)).unwrap_or_else(|| x.port.to_string());
+                    let until = x.expires_at.as_deref().map(|t| format!(" until {t}")).unwrap_or_default();
+                    Some(format!("sandport: {label} is live at {}{until}", x.url))
+                },
+            ),
+            Err(e) => {
+                out.error(&e);
+                let _ = engine.kill_process(&id, None, Some(Duration::from_secs(3))).await;
+                finish_output(printer).await;
+                return 1;
             }
         }
     }

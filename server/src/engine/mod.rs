@@ -3,6 +3,10 @@
 //! where processes run is the [`Backend`]'s business.
 
 pub mod error;
+// ---- gateway: exposures (preview URLs) ----
+pub mod exposure;
+pub use exposure::{derive_sandbox_id, validate_sandbox_id, Route, UrlBase};
+// ---- end gateway ----
 pub mod files;
 pub mod logs;
 pub mod paths;
@@ -55,6 +59,8 @@ struct Inner {
     procs: Mutex<HashMap<String, Arc<Proc>>>,
     seq: AtomicU64,
     events: broadcast::Sender<Event>,
+    // ---- gateway: exposed ports, see exposure.rs (its `impl Engine`) ----
+    exposures: exposure::Exposures,
 }
 
 /// Lines read by [`Engine::read_lines`].
@@ -83,6 +89,8 @@ impl Engine {
                 root.display()
             )));
         }
+        // ---- gateway: default sandbox id from the folder name ----
+        let sandbox_id = derive_sandbox_id(&root.file_name().unwrap_or_default().to_string_lossy());
         Ok(Engine {
             inner: Arc::new(Inner {
                 root,
@@ -91,6 +99,8 @@ impl Engine {
                 procs: Mutex::new(HashMap::new()),
                 seq: AtomicU64::new(0),
                 events: broadcast::channel(4096).0,
+                // ---- gateway ----
+                exposures: exposure::Exposures::new(sandbox_id),
             }),
         })
     }
