@@ -53,7 +53,12 @@ async fn docker_sandbox() -> DockerSandbox {
 
 fn containers_of(sandbox: &str) -> Vec<String> {
     let out = std::process::Command::new("docker")
-        .args(["ps", "-aq", "--filter", &format!("label=dev.sandport.sandbox={sandbox}")])
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=dev.sandport.sandbox={sandbox}"),
+        ])
         .output()
         .expect("docker CLI");
     String::from_utf8_lossy(&out.stdout)
@@ -74,12 +79,17 @@ async fn http_get(addr: std::net::SocketAddr, host: &str) -> (u16, String) {
         .unwrap();
     let text = String::from_utf8_lossy(&buf).into_owned();
     let code = text[9..12].parse().unwrap();
-    let body = text.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
     (code, body)
 }
 
 fn host_of(url: &str) -> String {
-    url.trim_start_matches("http://").trim_end_matches('/').to_string()
+    url.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string()
 }
 
 async fn gateway(engine: &Engine) -> Gateway {
@@ -126,27 +136,45 @@ async fn loopback_only_services_are_reachable_through_preview_urls() {
         w.timeout_ms = 30_000;
         sb.engine.wait_for_port(w).await.unwrap();
     }
-    let x = sb.engine.expose_port(8000, Some("web".into()), None, None).unwrap();
+    let x = sb
+        .engine
+        .expose_port(8000, Some("web".into()), None, None)
+        .unwrap();
     let (code, body) = http_get(gw.local_addr(), &host_of(&x.url)).await;
     assert_eq!((code, body.as_str()), (200, "from the container"));
 
-    let y = sb.engine.expose_port(8080, Some("websocket".into()), None, None).unwrap();
-    let stream = tokio::net::TcpStream::connect(gw.local_addr()).await.unwrap();
+    let y = sb
+        .engine
+        .expose_port(8080, Some("websocket".into()), None, None)
+        .unwrap();
+    let stream = tokio::net::TcpStream::connect(gw.local_addr())
+        .await
+        .unwrap();
     let url = format!("ws://{}/", host_of(&y.url));
     let (mut sock, _) = tokio_tungstenite::client_async(url, stream).await.unwrap();
     use tokio_tungstenite::tungstenite::Message;
     sock.send(Message::text("hello")).await.unwrap();
-    let got = tokio::time::timeout(Duration::from_secs(10), sock.next()).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(10), sock.next())
+        .await
+        .unwrap();
     assert_eq!(got.unwrap().unwrap(), Message::text("hello"));
     let big = vec![7u8; 1 << 20];
     sock.send(Message::binary(big.clone())).await.unwrap();
-    let got = tokio::time::timeout(Duration::from_secs(20), sock.next()).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(20), sock.next())
+        .await
+        .unwrap();
     assert_eq!(got.unwrap().unwrap(), Message::binary(big));
 
     // listeningPorts comes from inside the container too.
     let list = sb.engine.list_processes_with_ports().await;
-    let ports: Vec<_> = list.iter().map(|p| p.listening_ports.clone().unwrap_or_default()).collect();
-    assert!(ports.contains(&vec![8000]) && ports.contains(&vec![8080]), "{ports:?}");
+    let ports: Vec<_> = list
+        .iter()
+        .map(|p| p.listening_ports.clone().unwrap_or_default())
+        .collect();
+    assert!(
+        ports.contains(&vec![8000]) && ports.contains(&vec![8080]),
+        "{ports:?}"
+    );
     gw.shutdown().await;
     sb.engine.shutdown(Duration::from_secs(2)).await;
     assert!(containers_of(&sb.id).is_empty());
@@ -176,7 +204,10 @@ async fn a_container_killed_from_outside_is_reported_and_replaced() {
 
     let ids = containers_of(&sb.id);
     assert_eq!(ids.len(), 1);
-    let st = std::process::Command::new("docker").args(["kill", &ids[0]]).output().unwrap();
+    let st = std::process::Command::new("docker")
+        .args(["kill", &ids[0]])
+        .output()
+        .unwrap();
     assert!(st.status.success());
 
     // The process is reported ended, and the editor told through an event.
@@ -208,7 +239,10 @@ async fn a_container_killed_from_outside_is_reported_and_replaced() {
         .unwrap();
     let r = sb.engine.wait_for_exit(&q.id, Some(20_000)).await.unwrap();
     assert_eq!(r.status, Status::Completed);
-    assert_eq!(sb.engine.get_logs(&q.id, None, None).unwrap().stdout, "again\n");
+    assert_eq!(
+        sb.engine.get_logs(&q.id, None, None).unwrap().stdout,
+        "again\n"
+    );
     gw.shutdown().await;
     sb.engine.shutdown(Duration::from_secs(2)).await;
     assert!(containers_of(&sb.id).is_empty());
@@ -234,10 +268,19 @@ async fn leftovers_of_a_crashed_server_are_removed_at_the_next_start() {
         ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(containers_of(&id).len(), 1);
-    let backend = DockerBackend::new(docker_options(&id), dir.path()).await.unwrap();
-    assert!(containers_of(&id).is_empty(), "the leftover was not removed");
+    let backend = DockerBackend::new(docker_options(&id), dir.path())
+        .await
+        .unwrap();
+    assert!(
+        containers_of(&id).is_empty(),
+        "the leftover was not removed"
+    );
     drop(backend);
 }
 
@@ -267,7 +310,10 @@ async fn an_image_with_only_busybox_is_enough() {
     engine.wait_for_exit(&p.id, Some(20_000)).await.unwrap();
     eprintln!("busybox: create → first process ended in {:?}", t.elapsed());
     assert_eq!(engine.get_logs(&p.id, None, None).unwrap().stdout, "42\n");
-    assert_eq!(std::fs::read_to_string(dir.path().join("answer")).unwrap(), "42\n");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("answer")).unwrap(),
+        "42\n"
+    );
     engine.shutdown(Duration::from_secs(2)).await;
     assert!(containers_of(&id).is_empty());
 }

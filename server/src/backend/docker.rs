@@ -186,7 +186,7 @@ fn find_agent(explicit: Option<&Path>) -> Result<PathBuf> {
     }
     Err(EngineError::BackendUnavailable(
         "the docker backend needs a statically linked sandport to run inside the container: build one with \
-`RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target x86_64-unknown-linux-gnu` \
+`RUSTFLAGS='-C target-feature=+crt-static' cargo build --profile agent --target x86_64-unknown-linux-gnu -p sandport --bin sandport` \
 and set SANDPORT_AGENT (or sandport.docker.agentPath) to it"
             .into(),
     ))
