@@ -51,16 +51,21 @@ pub fn main(args: &[String]) -> i32 {
             (Ok(s), Ok(g)) if g > 1 => (unsafe { libc::kill(-g, s) } != 0) as i32,
             _ => 2,
         },
-        ["alive", pgid] => match pgid.parse::<i32>() {
+        ["members", pgid] => match pgid.parse::<i32>() {
             Ok(g) => {
-                let alive = super::local::proc_table()
-                    .iter()
-                    .any(|p| p.pgrp == g && p.state != 'Z' && p.state != 'X');
-                if alive {
-                    0
-                } else {
-                    1
+                let m = super::local::group_members(g);
+                println!("{}", serde_json::to_string(&m).unwrap_or_default());
+                0
+            }
+            Err(_) => 2,
+        },
+        ["signal-pids", sig, pids @ ..] => match sig.parse::<i32>() {
+            Ok(s) => {
+                for p in pids.iter().filter_map(|p| p.parse::<i32>().ok()) {
+                    // SAFETY: kill(2) of a process inside the container.
+                    unsafe { libc::kill(p, s) };
                 }
+                0
             }
             Err(_) => 2,
         },

@@ -601,6 +601,10 @@ struct DockerBackendRef {
 
 impl DockerBackendRef {
     async fn run(&self, args: &[&str]) -> Option<i32> {
+        self.run_output(args).await.map(|(c, _)| c)
+    }
+
+    async fn run_output(&self, args: &[&str]) -> Option<(i32, Vec<u8>)> {
         let mut cmd = vec![AGENT_PATH.to_string(), "agent".to_string()];
         cmd.extend(args.iter().map(|s| s.to_string()));
         let exec = self
@@ -616,15 +620,20 @@ impl DockerBackendRef {
             )
             .await
             .ok()?;
+        let mut out = Vec::new();
         if let Ok(StartExecResults::Attached { mut output, .. }) =
             self.docker.start_exec(&exec.id, None).await
         {
-            while output.next().await.is_some() {}
+            while let Some(f) = output.next().await {
+                if let Ok(LogOutput::StdOut { message }) = f {
+                    out.extend_from_slice(&message);
+                }
+            }
         }
         for _ in 0..100 {
             let i = self.docker.inspect_exec(&exec.id).await.ok()?;
             if i.running != Some(true) {
-                return i.exit_code.map(|c| c as i32);
+                return i.exit_code.map(|c| (c as i32, out));
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -645,8 +654,23 @@ impl Signaller for DockerSignaller {
         }
     }
 
-    async fn group_alive(&self) -> bool {
-        self.backend.run(&["alive", &self.pgid.to_string()]).await == Some(0)
+    async fn members(&self) -> Vec<u32> {
+        match self
+            .backend
+            .run_output(&["members", &self.pgid.to_string()])
+            .await
+        {
+            Some((0, out)) => serde_json::from_slice(&out).unwrap_or_default(),
+            // The container (or engine) is gone: so is the group.
+            _ => Vec::new(),
+        }
+    }
+
+    async fn signal_pids(&self, sig: i32, pids: &[u32]) {
+        let mut args = vec!["signal-pids".to_string(), sig.to_string()];
+        args.extend(pids.iter().map(|p| p.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let _ = self.backend.run(&args).await;
     }
 }
 

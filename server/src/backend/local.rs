@@ -62,10 +62,15 @@ pub struct LocalBackend {
 
 struct Shared {
     groups: Mutex<HashSet<i32>>,
-    /// Pids that tokio waits for itself; the orphan reaper leaves them alone.
-    own_children: Mutex<HashSet<u32>>,
     watchdog: tokio::sync::Mutex<Option<Watchdog>>,
+    subreaper: bool,
 }
+
+/// Pids that tokio waits for itself, of every local backend of this process
+/// (children are per process, not per backend); the orphan reaper leaves them
+/// alone.
+static OWN_CHILDREN: std::sync::LazyLock<Mutex<HashSet<u32>>> =
+    std::sync::LazyLock::new(|| Mutex::new(HashSet::new()));
 
 struct Watchdog {
     child: tokio::process::Child,
@@ -76,8 +81,8 @@ impl LocalBackend {
     pub fn new(opts: LocalOptions) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
             groups: Mutex::new(HashSet::new()),
-            own_children: Mutex::new(HashSet::new()),
             watchdog: tokio::sync::Mutex::new(None),
+            subreaper: opts.subreaper,
         });
         if opts.watchdog {
             let mut cmd = tokio::process::Command::new("/bin/sh");
@@ -87,11 +92,13 @@ impl LocalBackend {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .process_group(0);
+            let mut own = OWN_CHILDREN.lock().unwrap();
             let mut child = cmd.spawn()?;
-            let stdin = child.stdin.take().expect("piped stdin");
             if let Some(pid) = child.id() {
-                shared.own_children.lock().unwrap().insert(pid);
+                own.insert(pid);
             }
+            drop(own);
+            let stdin = child.stdin.take().expect("piped stdin");
             *shared.watchdog.try_lock().expect("new") = Some(Watchdog { child, stdin });
         }
         let mut reaper = None;
@@ -124,8 +131,13 @@ impl LocalBackend {
 /// Reap zombies reparented to us (we are their subreaper), leaving the
 /// children tokio waits for alone.
 fn reap_orphans(shared: &Shared) {
+    if !shared.subreaper {
+        return;
+    }
     let me = std::process::id();
-    let own = shared.own_children.lock().unwrap().clone();
+    // Held throughout: a child spawned meanwhile is registered before it
+    // can be mistaken for an orphan.
+    let own = OWN_CHILDREN.lock().unwrap();
     for p in proc_table() {
         if p.ppid == me && p.state == 'Z' && !own.contains(&p.pid) {
             let mut status = 0;
@@ -150,10 +162,15 @@ impl Signaller for GroupSignaller {
         }
     }
 
-    async fn group_alive(&self) -> bool {
-        proc_table()
-            .iter()
-            .any(|p| p.pgrp == self.pgid && p.state != 'Z' && p.state != 'X')
+    async fn members(&self) -> Vec<u32> {
+        group_members(self.pgid)
+    }
+
+    async fn signal_pids(&self, sig: i32, pids: &[u32]) {
+        for &p in pids {
+            // SAFETY: kill(2) of a process we saw in our group.
+            unsafe { libc::kill(p as i32, sig) };
+        }
     }
 }
 
@@ -182,10 +199,17 @@ impl Backend for LocalBackend {
             }
         });
         wrap.wrap(ProcessGroup::leader());
-        let mut child = wrap
-            .spawn()
-            .map_err(|e| EngineError::Failed(format!("could not start /bin/sh: {e}")))?;
-        let pid = child.id();
+        let (mut child, pid) = {
+            let mut own = OWN_CHILDREN.lock().unwrap();
+            let child = wrap
+                .spawn()
+                .map_err(|e| EngineError::Failed(format!("could not start /bin/sh: {e}")))?;
+            let pid = child.id();
+            if let Some(pid) = pid {
+                own.insert(pid);
+            }
+            (child, pid)
+        };
         let stdout = child.stdout().take().expect("piped stdout");
         let stderr = child.stderr().take().expect("piped stderr");
         let mut output_capacity = usize::MAX;
@@ -203,18 +227,18 @@ impl Backend for LocalBackend {
             }
         }
         let pgid = pid.unwrap_or(0) as i32;
-        if let Some(pid) = pid {
-            self.shared.own_children.lock().unwrap().insert(pid);
+        if pid.is_some() {
             self.shared.groups.lock().unwrap().insert(pgid);
             self.tell_watchdog(format!("+{pgid}\n")).await;
         }
-        let shared = self.shared.clone();
         let exit = Box::pin(async move {
-            let status = Box::into_pin(child.wait()).await;
+            // The leader only (tokio's wait): process-wrap's group wait would
+            // also block until every background job of the group is gone.
+            let status = child.inner_mut().wait().await;
             // The leader is reaped; the group may live on (background jobs)
             // until killed, so it stays registered with the watchdog.
             if let Some(pid) = pid {
-                shared.own_children.lock().unwrap().remove(&pid);
+                OWN_CHILDREN.lock().unwrap().remove(&pid);
             }
             let status = status?;
             use std::os::unix::process::ExitStatusExt;
@@ -289,6 +313,15 @@ impl Drop for LocalBackend {
             r.abort();
         }
     }
+}
+
+/// Live (not zombie) processes of a process group.
+pub fn group_members(pgid: i32) -> Vec<u32> {
+    proc_table()
+        .into_iter()
+        .filter(|p| p.pgrp == pgid && p.state != 'Z' && p.state != 'X')
+        .map(|p| p.pid)
+        .collect()
 }
 
 #[derive(Debug, Clone)]

@@ -41,8 +41,14 @@ pub enum Ended {
 #[async_trait]
 pub trait Signaller: Send + Sync {
     async fn signal_group(&self, sig: i32) -> std::io::Result<()>;
-    /// Whether any process of the group is still alive (zombies count as gone).
-    async fn group_alive(&self) -> bool;
+    /// Live processes of the group (zombies count as gone).
+    async fn members(&self) -> Vec<u32>;
+    /// Signal these processes (of the group) one by one.
+    async fn signal_pids(&self, sig: i32, pids: &[u32]);
+    /// Whether any process of the group is still alive.
+    async fn group_alive(&self) -> bool {
+        !self.members().await.is_empty()
+    }
 }
 
 pub struct Spawned {

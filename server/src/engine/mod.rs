@@ -510,7 +510,8 @@ async fn kill_proc(p: &Arc<Proc>, sig: i32, grace: Duration) {
     let Some(sg) = p.signaller.clone() else {
         return;
     };
-    if !p.is_running() && !sg.group_alive().await {
+    let mut seen: std::collections::HashSet<u32> = sg.members().await.into_iter().collect();
+    if !p.is_running() && seen.is_empty() {
         return;
     }
     p.signalled.store(true, Ordering::Release);
@@ -521,16 +522,27 @@ async fn kill_proc(p: &Arc<Proc>, sig: i32, grace: Duration) {
             .ok();
         return;
     }
-    // Until the leader has ended and the rest of the group is gone, or the grace runs out.
+    // Until the leader has ended and the rest of the group is gone, or the
+    // grace runs out. A process that joined the group after the signal (a
+    // shell that caught it mid-startup and forked anyway) gets it too.
     let deadline = tokio::time::Instant::now() + grace;
-    let _ = tokio::time::timeout_at(deadline, p.ended()).await;
     let mut step = Duration::from_millis(5);
-    while sg.group_alive().await && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(step).await;
+    loop {
+        let members = sg.members().await;
+        if members.is_empty() && !p.is_running() {
+            break;
+        }
+        let fresh: Vec<u32> = members.into_iter().filter(|m| seen.insert(*m)).collect();
+        if !fresh.is_empty() {
+            sg.signal_pids(sig, &fresh).await;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let _ = sg.signal_group(libc::SIGKILL).await;
+            break;
+        }
+        let _ =
+            tokio::time::timeout(step.min(deadline - tokio::time::Instant::now()), p.ended()).await;
         step = (step * 2).min(Duration::from_millis(100));
-    }
-    if p.is_running() || sg.group_alive().await {
-        let _ = sg.signal_group(libc::SIGKILL).await;
     }
     tokio::time::timeout(Duration::from_secs(5), p.ended())
         .await
