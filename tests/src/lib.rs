@@ -1,26 +1,119 @@
-//! End-to-end harness: runs the real `sandport` binary and speaks to it.
+//! Helpers for tests that run the real `sandport` binary, and for the
+//! engine's behavioural tests: finding the binary, finding processes a test
+//! started (by a unique marker in their command line) and bounded polling.
 
 pub mod lsp_client;
 pub mod sys;
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
-/// The `sandport` binary: `$SANDPORT_BIN`, or `<target>/debug/sandport`
-/// next to the running test (`target/debug/deps/<test>`).
+/// The `sandport` binary of this build: `$SANDPORT_BIN`, else
+/// `target/<profile>/sandport` next to the running test.
 pub fn sandport_bin() -> PathBuf {
-    if let Some(p) = std::env::var_os("SANDPORT_BIN") {
+    if let Ok(p) = std::env::var("SANDPORT_BIN") {
         return PathBuf::from(p);
     }
-    let exe = std::env::current_exe().expect("current_exe");
-    let mut dir = exe.parent().expect("deps dir").to_path_buf();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let bin = dir.join("sandport");
+    let exe = std::env::current_exe().expect("current exe");
+    // target/debug/deps/<test> → target/debug/sandport
+    let profile_dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .expect("test binary lives in target/<profile>/deps");
+    let bin = profile_dir.join("sandport");
     assert!(
         bin.exists(),
-        "{} is missing: run `cargo build -p sandport` first (or set SANDPORT_BIN)",
+        "{} is missing: run `cargo build` first (or set SANDPORT_BIN)",
         bin.display()
     );
     bin
+}
+
+/// A port nobody listens on right now (bound, then released).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A unique number to put in a test's command lines.
+pub fn marker() -> String {
+    format!(
+        "{}{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos()
+    )
+}
+
+/// State letter of a process from /proc (`Z` for a zombie), if it exists.
+pub fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rfind(')').and_then(|i| stat[i + 2..].chars().next())
+}
+
+/// Whether `pid` is alive (zombies count as gone).
+pub fn alive(pid: u32) -> bool {
+    !matches!(proc_state(pid), None | Some('Z') | Some('X'))
+}
+
+/// Live (not zombie) processes whose command line contains `needle`.
+pub fn live_with(needle: &str) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == std::process::id() {
+            continue;
+        }
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        if String::from_utf8_lossy(&cmd)
+            .replace('\0', " ")
+            .contains(needle)
+            && alive(pid)
+        {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Poll `f` (every 20 ms) until it holds, for at most `limit`.
+pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
+
+/// [`wait_until`] for async tests (does not block the runtime).
+pub async fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    f()
+}
+
+/// Peak resident memory (VmHWM) of a live process, in KiB.
+pub fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
 }

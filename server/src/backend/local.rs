@@ -35,6 +35,10 @@ done
 for g in $groups; do kill -KILL -"$g" 2>/dev/null; done
 "#;
 
+/// Pipe capacity asked for each child's stdout and stderr (the default
+/// /proc/sys/fs/pipe-max-size; a lower limit leaves the default 64 KiB).
+const PIPE_SIZE: libc::c_int = 1024 * 1024;
+
 pub struct LocalOptions {
     /// Start the watchdog that kills every group if the server dies.
     pub watchdog: bool,
@@ -135,8 +139,9 @@ struct GroupSignaller {
     pgid: i32,
 }
 
+#[async_trait]
 impl Signaller for GroupSignaller {
-    fn signal_group(&self, sig: i32) -> std::io::Result<()> {
+    async fn signal_group(&self, sig: i32) -> std::io::Result<()> {
         // SAFETY: kill(2) with a negative pid signals the process group.
         if unsafe { libc::kill(-self.pgid, sig) } == 0 {
             Ok(())
@@ -145,7 +150,7 @@ impl Signaller for GroupSignaller {
         }
     }
 
-    fn group_alive(&self) -> bool {
+    async fn group_alive(&self) -> bool {
         proc_table()
             .iter()
             .any(|p| p.pgrp == self.pgid && p.state != 'Z' && p.state != 'X')
@@ -183,6 +188,14 @@ impl Backend for LocalBackend {
         let pid = child.id();
         let stdout = child.stdout().take().expect("piped stdout");
         let stderr = child.stderr().take().expect("piped stderr");
+        {
+            use std::os::fd::AsRawFd;
+            // Larger pipes: fewer wake-ups of writer and reader under heavy output.
+            for fd in [stdout.as_raw_fd(), stderr.as_raw_fd()] {
+                // SAFETY: fcntl on pipe fds we own; failure leaves the default size.
+                unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE) };
+            }
+        }
         let pgid = pid.unwrap_or(0) as i32;
         if let Some(pid) = pid {
             self.shared.own_children.lock().unwrap().insert(pid);
@@ -313,7 +326,7 @@ pub fn read_stat(pid: u32) -> Option<ProcEntry> {
     })
 }
 
-fn listening_ports_blocking(leaders: &[u32]) -> BTreeMap<u32, Vec<u16>> {
+pub fn listening_ports_blocking(leaders: &[u32]) -> BTreeMap<u32, Vec<u16>> {
     let table = proc_table();
     let mut kids: HashMap<u32, Vec<u32>> = HashMap::new();
     for p in &table {

@@ -4,6 +4,8 @@
 //! output, signal its whole group, learn how it ended, and open a TCP
 //! connection to a port of the sandbox (for readiness checks and the gateway).
 
+pub mod agent;
+pub mod docker;
 pub mod local;
 
 use crate::engine::error::Result;
@@ -36,10 +38,11 @@ pub enum Ended {
 }
 
 /// Sends a signal to every process of a spawned tree.
+#[async_trait]
 pub trait Signaller: Send + Sync {
-    fn signal_group(&self, sig: i32) -> std::io::Result<()>;
+    async fn signal_group(&self, sig: i32) -> std::io::Result<()>;
     /// Whether any process of the group is still alive (zombies count as gone).
-    fn group_alive(&self) -> bool;
+    async fn group_alive(&self) -> bool;
 }
 
 pub struct Spawned {
@@ -60,6 +63,16 @@ pub trait Backend: Send + Sync + 'static {
     async fn spawn(&self, spec: SpawnSpec) -> Result<Spawned>;
     /// A TCP connection to `port` of the sandbox.
     async fn connect(&self, port: u16) -> std::io::Result<Conn>;
+    /// Resolves once something accepts TCP connections on `port` (the
+    /// caller bounds it in time). The default tries a connection every 5 ms.
+    async fn until_accepting(&self, port: u16) {
+        loop {
+            if self.connect(port).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
     /// TCP ports on which processes of the sandbox listen, by the pid of the
     /// tree's leader (best effort).
     async fn listening_ports(&self, pids: &[u32]) -> BTreeMap<u32, Vec<u16>>;

@@ -159,11 +159,14 @@ impl Engine {
             }
             cmd.push_str(&format!(" --depth {d}"));
         }
-        cmd.push_str(&format!(
-            " -- {} {}",
-            shell_quote(url),
-            shell_quote(&target.to_string_lossy())
-        ));
+        // Relative to the workspace root (the exec's cwd): the same on every
+        // backend, whatever the workspace is called inside the sandbox.
+        let rel = target
+            .strip_prefix(self.workspace_root())
+            .unwrap_or(&target)
+            .to_string_lossy()
+            .into_owned();
+        cmd.push_str(&format!(" -- {} {}", shell_quote(url), shell_quote(&rel)));
         let mut env = std::collections::BTreeMap::new();
         env.insert("GIT_TERMINAL_PROMPT".into(), "0".into());
         let r = self

@@ -3,6 +3,10 @@
 //! where processes run is the [`Backend`]'s business.
 
 pub mod error;
+// ---- gateway: exposures (preview URLs) ----
+pub mod exposure;
+pub use exposure::{derive_sandbox_id, validate_sandbox_id, Route, UrlBase};
+// ---- end gateway ----
 pub mod files;
 pub mod logs;
 pub mod paths;
@@ -55,6 +59,8 @@ struct Inner {
     procs: Mutex<HashMap<String, Arc<Proc>>>,
     seq: AtomicU64,
     events: broadcast::Sender<Event>,
+    // ---- gateway: exposed ports, see exposure.rs (its `impl Engine`) ----
+    exposures: exposure::Exposures,
 }
 
 /// Lines read by [`Engine::read_lines`].
@@ -83,6 +89,8 @@ impl Engine {
                 root.display()
             )));
         }
+        // ---- gateway: default sandbox id from the folder name ----
+        let sandbox_id = derive_sandbox_id(&root.file_name().unwrap_or_default().to_string_lossy());
         Ok(Engine {
             inner: Arc::new(Inner {
                 root,
@@ -91,6 +99,8 @@ impl Engine {
                 procs: Mutex::new(HashMap::new()),
                 seq: AtomicU64::new(0),
                 events: broadcast::channel(4096).0,
+                // ---- gateway ----
+                exposures: exposure::Exposures::new(sandbox_id),
             }),
         })
     }
@@ -109,6 +119,10 @@ impl Engine {
 
     pub(crate) fn emit(&self, e: Event) {
         let _ = self.inner.events.send(e);
+    }
+
+    pub(crate) async fn until_accepting(&self, port: u16) {
+        self.inner.backend.until_accepting(port).await
     }
 
     /// A TCP connection to a port of the sandbox, through the backend.
@@ -428,7 +442,8 @@ impl Engine {
         impl Drop for KillOnDrop {
             fn drop(&mut self) {
                 if self.1 {
-                    let _ = self.0.signal_group(libc::SIGKILL);
+                    let s = self.0.clone();
+                    tokio::spawn(async move { s.signal_group(libc::SIGKILL).await });
                 }
             }
         }
@@ -438,7 +453,7 @@ impl Engine {
         let ended = tokio::time::timeout(Duration::from_millis(timeout), spawned.exit).await;
         let timed_out = ended.is_err();
         if timed_out {
-            let _ = spawned.signaller.signal_group(libc::SIGKILL);
+            let _ = spawned.signaller.signal_group(libc::SIGKILL).await;
         }
         // Background jobs may hold the pipes; don't wait on them long.
         let drain = Duration::from_millis(150);
@@ -493,11 +508,11 @@ async fn kill_proc(p: &Arc<Proc>, sig: i32, grace: Duration) {
     let Some(sg) = p.signaller.clone() else {
         return;
     };
-    if !p.is_running() && !sg.group_alive() {
+    if !p.is_running() && !sg.group_alive().await {
         return;
     }
     p.signalled.store(true, Ordering::Release);
-    let _ = sg.signal_group(sig);
+    let _ = sg.signal_group(sig).await;
     if sig == libc::SIGKILL {
         tokio::time::timeout(Duration::from_secs(5), p.ended())
             .await
@@ -508,12 +523,12 @@ async fn kill_proc(p: &Arc<Proc>, sig: i32, grace: Duration) {
     let deadline = tokio::time::Instant::now() + grace;
     let _ = tokio::time::timeout_at(deadline, p.ended()).await;
     let mut step = Duration::from_millis(5);
-    while sg.group_alive() && tokio::time::Instant::now() < deadline {
+    while sg.group_alive().await && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(step).await;
         step = (step * 2).min(Duration::from_millis(100));
     }
-    if sg.group_alive() || p.is_running() {
-        let _ = sg.signal_group(libc::SIGKILL);
+    if p.is_running() || sg.group_alive().await {
+        let _ = sg.signal_group(libc::SIGKILL).await;
     }
     tokio::time::timeout(Duration::from_secs(5), p.ended())
         .await
@@ -541,6 +556,13 @@ async fn read_capped(
         }
     }
     (out, truncated)
+}
+
+/// The `condition` a log wait reports (`log "Server ready"`, `log /re/`).
+pub fn waits_condition(w: &WaitLog) -> String {
+    waits::Pattern::parse(&w.pattern, w.regex)
+        .map(|p| p.describe())
+        .unwrap_or_else(|_| format!("log {:?}", w.pattern))
 }
 
 /// Byte index where the last `n` lines of `b` begin.

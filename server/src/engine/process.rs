@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{broadcast, watch};
 
-const READ_CHUNK: usize = 128 * 1024;
+const READ_CHUNK: usize = 1024 * 1024;
 /// After the leader ends, how long its output may still drain before the
 /// end is published (background jobs can hold the pipes open for ever).
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(150);
@@ -205,7 +205,9 @@ pub async fn watch_exit(
             }
             Ok(Ended::Signal(s)) => {
                 st.signal = Some(signal_name(s));
-                st.status = if signalled {
+                // SIGKILL/SIGTERM from elsewhere (the OOM killer, a container
+                // stop) is a kill too, as exit 137/143 is.
+                st.status = if signalled || s == libc::SIGKILL || s == libc::SIGTERM {
                     Status::Killed
                 } else {
                     Status::Failed

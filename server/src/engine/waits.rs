@@ -48,6 +48,12 @@ pub async fn wait_for_port(engine: &Engine, req: WaitPort) -> Result<PortReady> 
     let started = Instant::now();
     let probe = async {
         loop {
+            // Cheap until the port opens (the backend probes from where the
+            // service runs); then one real connection for the check.
+            engine.until_accepting(req.port).await;
+            if req.mode == WaitMode::Tcp {
+                return None;
+            }
             let conn = match engine.connect(req.port).await {
                 Ok(c) => c,
                 Err(_) => {
@@ -55,9 +61,6 @@ pub async fn wait_for_port(engine: &Engine, req: WaitPort) -> Result<PortReady> 
                     continue;
                 }
             };
-            if req.mode == WaitMode::Tcp {
-                return None;
-            }
             match tokio::time::timeout(HTTP_CHECK_TIMEOUT, http_status(conn, req.port, &req.path))
                 .await
             {

@@ -29,6 +29,11 @@ pub const COMMANDS: &[&str] = &[
     "sandport.writeFile",
     "sandport.readFile",
     "sandport.checkout",
+    "sandport.exposePort",
+    "sandport.getExposedPorts",
+    "sandport.closePort",
+    "sandport.openPreview",
+    "sandport.info",
 ];
 
 /// Default time limit of `exec` (the contract leaves it open).
@@ -66,6 +71,9 @@ pub async fn run(ctx: Ctx, command: &str, args: Vec<Value>) -> Result<Value> {
     }
     let a = Args::from_arguments(args)?;
     let e = &ctx.engine;
+    if let Some(r) = super::ports::run(&ctx.shared, e, command, &a).await {
+        return r;
+    }
     match command {
         "sandport.startProcess" => {
             let req = StartProcess {

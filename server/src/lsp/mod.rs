@@ -18,16 +18,21 @@ pub mod events;
 pub mod framing;
 pub mod lens;
 pub mod params;
+pub mod ports;
 pub mod progress;
 pub mod service;
 pub mod settings;
 
+use crate::backend::docker::{DockerBackend, DockerOptions};
 use crate::backend::local::{LocalBackend, LocalOptions};
+use crate::backend::Backend;
 use crate::engine::error::EngineError;
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::{derive_sandbox_id, Engine, EngineConfig};
+use crate::gateway::Gateway;
 use serde_json::{json, Value};
 use settings::Settings;
 use std::collections::{BTreeSet, HashMap};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -70,6 +75,9 @@ pub struct Shared {
     lens_kick: tokio::sync::Notify,
     stopped: tokio::sync::OnceCell<()>,
     shutdown_requested: AtomicBool,
+    /// The preview gateway (started at `initialize`).
+    pub gateway: tokio::sync::Mutex<Option<Gateway>>,
+    gateway_addr: Mutex<Option<SocketAddr>>,
 }
 
 /// Custom notification with JSON params.
@@ -124,8 +132,18 @@ impl Shared {
         }
     }
 
-    /// Current exposures after a lagged subscription (none without a gateway).
-    pub async fn resync_ports(&self) {}
+    /// Current exposures, after a lagged subscription.
+    pub async fn resync_ports(&self) {
+        if let Some(e) = self.engine.get() {
+            let ports = e.exposed_ports();
+            self.notify_value("sandport/portsChanged", json!({ "ports": ports }))
+                .await;
+        }
+    }
+
+    pub fn gateway_addr(&self) -> Option<SocketAddr> {
+        *self.gateway_addr.lock().unwrap()
+    }
 
     /// Something changed that may change which ports are in use.
     pub fn lens_maybe_changed(&self) {
@@ -142,13 +160,20 @@ impl Shared {
     pub async fn stop_everything(&self) {
         self.stopped
             .get_or_init(|| async {
-                if let Some(engine) = self.engine.get() {
-                    if tokio::time::timeout(STOP_BOUND, engine.shutdown(STOP_GRACE))
-                        .await
-                        .is_err()
-                    {
-                        tracing::error!("engine shutdown did not finish in time");
+                let stop = async {
+                    if let Some(engine) = self.engine.get() {
+                        engine.close_all_ports();
                     }
+                    let gw = self.gateway.lock().await.take();
+                    if let Some(gw) = gw {
+                        gw.shutdown().await;
+                    }
+                    if let Some(engine) = self.engine.get() {
+                        engine.shutdown(STOP_GRACE).await;
+                    }
+                };
+                if tokio::time::timeout(STOP_BOUND, stop).await.is_err() {
+                    tracing::error!("stopping did not finish in time");
                 }
             })
             .await;
@@ -209,26 +234,52 @@ impl LanguageServer for Server {
         for w in warnings {
             tracing::warn!("{w}");
         }
-        let backend_wanted = settings.backend.clone();
-        *self.s.settings.lock().unwrap() = settings;
-        let backend = LocalBackend::new(LocalOptions::default()).map_err(|e| {
-            rpc_error(EngineError::BackendUnavailable(format!(
-                "cannot start the local backend: {e}"
-            )))
-        })?;
-        let engine = Engine::new(EngineConfig::new(&root), Arc::new(backend)).map_err(rpc_error)?;
+        *self.s.settings.lock().unwrap() = settings.clone();
+        let folder = root
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        let sandbox_id = settings
+            .sandbox_id
+            .clone()
+            .unwrap_or_else(|| derive_sandbox_id(&folder));
+        crate::engine::validate_sandbox_id(&sandbox_id).map_err(rpc_error)?;
+        let backend: Arc<dyn Backend> = if settings.backend == "docker" {
+            let mut o = DockerOptions::new(sandbox_id.clone());
+            if let Some(i) = &settings.docker_image {
+                o.image = i.clone();
+            }
+            o.host = settings.docker_host.clone();
+            o.mounts = settings.docker_mounts.clone();
+            Arc::new(DockerBackend::new(o, &root).await.map_err(rpc_error)?)
+        } else {
+            Arc::new(LocalBackend::new(LocalOptions::default()).map_err(|e| {
+                rpc_error(EngineError::BackendUnavailable(format!(
+                    "cannot start the local backend: {e}"
+                )))
+            })?)
+        };
+        let engine = Engine::new(EngineConfig::new(&root), backend).map_err(rpc_error)?;
         *self.s.pending_rx.lock().unwrap() = Some(engine.subscribe());
-        let _ = self.s.engine.set(engine);
-        if backend_wanted != "local" {
-            let client = self.s.client.clone();
-            tokio::spawn(async move {
-                client
-                    .show_message(
-                        MessageType::WARNING,
-                        format!("Sandport: the {backend_wanted} backend is not available in this build; processes run locally"),
-                    )
-                    .await;
-            });
+        let _ = self.s.engine.set(engine.clone());
+        let fail = |e: EngineError| async {
+            self.s.stop_everything().await;
+            rpc_error(e)
+        };
+        if let Err(e) = engine.set_sandbox_id(sandbox_id) {
+            return Err(fail(e).await);
+        }
+        let gw = match ports::gateway_config(&settings, None) {
+            Ok(cfg) => Gateway::start(cfg, engine.clone()).await,
+            Err(e) => Err(e),
+        };
+        match gw {
+            Ok(gw) => {
+                *self.s.gateway_addr.lock().unwrap() = Some(gw.local_addr());
+                *self.s.gateway.lock().await = Some(gw);
+            }
+            Err(e) => return Err(fail(e).await),
         }
         if let Some(pid) = params.process_id {
             let s = self.s.clone();
@@ -312,10 +363,11 @@ impl LanguageServer for Server {
                 if restart.len() == 1 { "it" } else { "them" }
             ));
         }
-        let client = self.s.client.clone();
+        let s = self.s.clone();
         tokio::spawn(async move {
+            msgs.extend(ports::apply_live(&s, &old, &new).await);
             for m in msgs {
-                client.show_message(MessageType::WARNING, m).await;
+                s.client.show_message(MessageType::WARNING, m).await;
             }
         });
     }
@@ -331,20 +383,32 @@ impl LanguageServer for Server {
         }
         let in_use = ports_in_use(&self.s).await;
         *self.s.lens_ports.lock().unwrap() = in_use.clone();
+        let exposed: BTreeSet<u16> = self
+            .s
+            .engine
+            .get()
+            .map(|e| e.exposed_ports().iter().map(|p| p.port).collect())
+            .unwrap_or_default();
         let lenses = refs
             .into_iter()
-            .filter(|r| in_use.contains(&r.port))
-            .map(|r| {
+            .filter_map(|r| {
                 let range = Range::new(Position::new(r.line, r.start), Position::new(r.line, r.end));
-                CodeLens {
+                let (title, command) = if exposed.contains(&r.port) {
+                    (format!("Open preview ({})", r.port), "sandport.openPreview")
+                } else if in_use.contains(&r.port) {
+                    (format!("Expose {}", r.port), "sandport.exposePort")
+                } else {
+                    return None;
+                };
+                Some(CodeLens {
                     range,
                     command: Some(Command {
-                        title: format!("Expose {}", r.port),
-                        command: "sandport.exposePort".into(),
+                        title,
+                        command: command.into(),
                         arguments: Some(vec![json!({ "port": r.port })]),
                     }),
                     data: None,
-                }
+                })
             })
             .collect();
         Ok(Some(lenses))
@@ -432,6 +496,8 @@ pub async fn run() -> ! {
             lens_kick: tokio::sync::Notify::new(),
             stopped: tokio::sync::OnceCell::new(),
             shutdown_requested: AtomicBool::new(false),
+            gateway: tokio::sync::Mutex::new(None),
+            gateway_addr: Mutex::new(None),
         }),
     })
     .finish();
