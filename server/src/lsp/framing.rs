@@ -87,7 +87,8 @@ where
         }
         let body: Vec<u8> = buf.drain(..len).collect();
         let sent = match check(&body) {
-            Ok(()) => write_frame(&mut output, &body).await,
+            Ok(Some(fixed)) => write_frame(&mut output, &fixed).await,
+            Ok(None) => write_frame(&mut output, &body).await,
             Err((code, why, id)) => {
                 tracing::warn!("malformed message: {why}");
                 send_error(&mut output, code, &why, id).await
@@ -139,9 +140,11 @@ fn content_length(headers: &str) -> Result<usize, String> {
     len.ok_or_else(|| "missing Content-Length".to_string())
 }
 
-/// Whether the body is a JSON-RPC 2.0 message tower-lsp-server can take.
-fn check(body: &[u8]) -> Result<(), (i64, String, Value)> {
-    let v: Value = serde_json::from_slice(body)
+/// Whether the body is a JSON-RPC 2.0 message tower-lsp-server can take;
+/// `Ok(Some(body))` when it needs a fix first (`"params": null`, which
+/// some clients send with `shutdown`, is taken as no params).
+fn check(body: &[u8]) -> Result<Option<Vec<u8>>, (i64, String, Value)> {
+    let mut v: Value = serde_json::from_slice(body)
         .map_err(|e| (PARSE_ERROR, format!("invalid JSON: {e}"), Value::Null))?;
     let Value::Object(m) = &v else {
         return Err((
@@ -178,13 +181,19 @@ fn check(body: &[u8]) -> Result<(), (i64, String, Value)> {
                         return invalid("error must be {code, message}");
                     }
                 }
-                return Ok(());
+                return Ok(None);
             }
             return invalid("neither a request nor a response");
         }
     }
     match m.get("params") {
-        None | Some(Value::Object(_) | Value::Array(_)) => Ok(()),
+        None | Some(Value::Object(_) | Value::Array(_)) => Ok(None),
+        Some(Value::Null) => {
+            if let Some(m) = v.as_object_mut() {
+                m.remove("params");
+            }
+            Ok(Some(v.to_string().into_bytes()))
+        }
         Some(_) => invalid("params must be an object or an array"),
     }
 }
