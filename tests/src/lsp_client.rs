@@ -15,18 +15,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// How the fake editor answers the server's requests.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Policy {
     /// The action picked in `window/showMessageRequest` (None: dismissed).
     pub message_action: Option<String>,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            message_action: None,
-        }
-    }
 }
 
 #[derive(Default)]
@@ -75,7 +67,12 @@ impl Lsp {
     }
 
     pub fn spawn_with(root: &Path, env: &[(&str, &str)]) -> Lsp {
-        let mut cmd = Command::new(crate::sandport_bin());
+        let mut bin = crate::sandport_bin();
+        if bin.is_relative() {
+            // The server runs in `root`; a relative path is ours.
+            bin = std::env::current_dir().expect("cwd").join(bin);
+        }
+        let mut cmd = Command::new(bin);
         cmd.arg("lsp")
             .current_dir(root)
             .stdin(Stdio::piped())
@@ -454,7 +451,10 @@ fn reader(mut r: BufReader<std::process::ChildStdout>, shared: Arc<Shared>) {
             }
         };
         let has_id = msg.get("id").is_some();
-        let method = msg.get("method").and_then(Value::as_str).map(str::to_string);
+        let method = msg
+            .get("method")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let mut st = shared.state.lock().unwrap();
         st.bytes_in += header_bytes + len as u64;
         match (has_id, method) {

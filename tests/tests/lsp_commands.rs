@@ -4,7 +4,6 @@
 use sandport_e2e::lsp_client::Lsp;
 use sandport_e2e::sys;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 fn start() -> (tempfile::TempDir, Lsp) {
     let dir = tempfile::tempdir().unwrap();
@@ -15,7 +14,15 @@ fn start() -> (tempfile::TempDir, Lsp) {
 
 fn assert_process_shape(p: &Value) {
     for k in [
-        "id", "name", "pid", "command", "cwd", "status", "exitCode", "signal", "startedAt",
+        "id",
+        "name",
+        "pid",
+        "command",
+        "cwd",
+        "status",
+        "exitCode",
+        "signal",
+        "startedAt",
         "endedAt",
     ] {
         assert!(p.get(k).is_some(), "Process lacks {k}: {p}");
@@ -66,7 +73,10 @@ fn process_commands_and_shapes() {
     assert_eq!(p["name"], "web");
     assert_eq!(p["status"], "running");
     assert_eq!(
-        lsp.err_code("sandport.startProcess", json!({"command": "true", "processId": "web1"})),
+        lsp.err_code(
+            "sandport.startProcess",
+            json!({"command": "true", "processId": "web1"})
+        ),
         "PROCESS_ID_IN_USE"
     );
     let got = lsp.ok("sandport.getProcess", json!({"processId": "web1"}));
@@ -89,7 +99,10 @@ fn process_commands_and_shapes() {
     assert_eq!(logs["stderr"], "two\n");
     assert_eq!(logs["truncated"], false);
     let cursor = logs["cursor"].as_str().unwrap().to_string();
-    let again = lsp.ok("sandport.getLogs", json!({"processId": "web1", "since": cursor}));
+    let again = lsp.ok(
+        "sandport.getLogs",
+        json!({"processId": "web1", "since": cursor}),
+    );
     assert_eq!(again["stdout"], "");
     let tail = lsp.ok("sandport.getLogs", json!({"processId": "web1", "tail": 1}));
     assert_eq!(tail["stdout"], "one\n");
@@ -132,10 +145,16 @@ fn exec_and_files() {
         json!({"path": "sub/a.txt", "content": "hi"}),
     );
     assert_eq!(w["bytes"], 2);
-    assert_eq!(std::fs::read_to_string(d.path().join("sub/a.txt")).unwrap(), "hi");
+    assert_eq!(
+        std::fs::read_to_string(d.path().join("sub/a.txt")).unwrap(),
+        "hi"
+    );
     let rd = lsp.ok("sandport.readFile", json!({"path": "sub/a.txt"}));
     assert_eq!(rd["content"], "hi");
-    let rd = lsp.ok("sandport.readFile", json!({"path": "sub/a.txt", "encoding": "base64"}));
+    let rd = lsp.ok(
+        "sandport.readFile",
+        json!({"path": "sub/a.txt", "encoding": "base64"}),
+    );
     assert_eq!(rd["content"], "aGk=");
     assert_eq!(
         lsp.err_code("sandport.writeFile", json!({"path": "../x", "content": ""})),
@@ -177,34 +196,147 @@ fn exec_and_files() {
 fn invalid_arguments_name_the_field() {
     let (_d, lsp) = start();
     let cases: Vec<(&str, Value, &str, &str)> = vec![
-        ("sandport.startProcess", json!({}), "INVALID_ARGUMENT", "command"),
-        ("sandport.startProcess", json!({"command": 5}), "INVALID_ARGUMENT", "command"),
-        ("sandport.startProcess", json!({"command": "x", "env": {"A": []}}), "INVALID_ARGUMENT", "env"),
-        ("sandport.getProcess", json!({}), "INVALID_ARGUMENT", "processId"),
-        ("sandport.getProcess", json!({"processId": "nope"}), "PROCESS_NOT_FOUND", "nope"),
-        ("sandport.killProcess", json!({"processId": "nope"}), "PROCESS_NOT_FOUND", "nope"),
-        ("sandport.killProcess", json!({"processId": "x", "graceMs": -1}), "INVALID_ARGUMENT", "graceMs"),
-        ("sandport.getLogs", json!({"processId": "x", "tail": "3"}), "INVALID_ARGUMENT", "tail"),
-        ("sandport.waitForPort", json!({"port": "80"}), "INVALID_ARGUMENT", "port"),
-        ("sandport.waitForPort", json!({"port": 70000}), "INVALID_PORT", "port"),
-        ("sandport.waitForPort", json!({"port": 3000, "timeout": -5}), "INVALID_ARGUMENT", "timeout"),
-        ("sandport.waitForPort", json!({"port": 3000, "timeout": 1e12}), "INVALID_ARGUMENT", "timeout"),
-        ("sandport.waitForPort", json!({"port": 3000, "mode": "udp"}), "INVALID_ARGUMENT", "mode"),
-        ("sandport.waitForPort", json!({"port": 3000, "status": {"min": 500, "max": 200}}), "INVALID_ARGUMENT", "status"),
-        ("sandport.waitForPort", json!({"port": 3000, "interval": 0}), "INVALID_ARGUMENT", "interval"),
-        ("sandport.waitForLog", json!({"processId": "x"}), "INVALID_ARGUMENT", "pattern"),
-        ("sandport.waitForLog", json!({"processId": "x", "pattern": "a", "regex": "yes"}), "INVALID_ARGUMENT", "regex"),
-        ("sandport.waitForExit", json!({"processId": "x", "timeout": 0}), "INVALID_ARGUMENT", "timeout"),
-        ("sandport.exec", json!({"command": "true", "timeout": "1s"}), "INVALID_ARGUMENT", "timeout"),
-        ("sandport.readFile", json!({"path": "a", "encoding": "latin1"}), "INVALID_ARGUMENT", "encoding"),
-        ("sandport.checkout", json!({"url": "x", "depth": 0}), "INVALID_ARGUMENT", "depth"),
-        ("sandport.noSuchCommand", json!({}), "INVALID_ARGUMENT", "noSuchCommand"),
+        (
+            "sandport.startProcess",
+            json!({}),
+            "INVALID_ARGUMENT",
+            "command",
+        ),
+        (
+            "sandport.startProcess",
+            json!({"command": 5}),
+            "INVALID_ARGUMENT",
+            "command",
+        ),
+        (
+            "sandport.startProcess",
+            json!({"command": "x", "env": {"A": []}}),
+            "INVALID_ARGUMENT",
+            "env",
+        ),
+        (
+            "sandport.getProcess",
+            json!({}),
+            "INVALID_ARGUMENT",
+            "processId",
+        ),
+        (
+            "sandport.getProcess",
+            json!({"processId": "nope"}),
+            "PROCESS_NOT_FOUND",
+            "nope",
+        ),
+        (
+            "sandport.killProcess",
+            json!({"processId": "nope"}),
+            "PROCESS_NOT_FOUND",
+            "nope",
+        ),
+        (
+            "sandport.killProcess",
+            json!({"processId": "x", "graceMs": -1}),
+            "INVALID_ARGUMENT",
+            "graceMs",
+        ),
+        (
+            "sandport.getLogs",
+            json!({"processId": "x", "tail": "3"}),
+            "INVALID_ARGUMENT",
+            "tail",
+        ),
+        (
+            "sandport.waitForPort",
+            json!({"port": "80"}),
+            "INVALID_ARGUMENT",
+            "port",
+        ),
+        (
+            "sandport.waitForPort",
+            json!({"port": 70000}),
+            "INVALID_PORT",
+            "port",
+        ),
+        (
+            "sandport.waitForPort",
+            json!({"port": 3000, "timeout": -5}),
+            "INVALID_ARGUMENT",
+            "timeout",
+        ),
+        (
+            "sandport.waitForPort",
+            json!({"port": 3000, "timeout": 1e12}),
+            "INVALID_ARGUMENT",
+            "timeout",
+        ),
+        (
+            "sandport.waitForPort",
+            json!({"port": 3000, "mode": "udp"}),
+            "INVALID_ARGUMENT",
+            "mode",
+        ),
+        (
+            "sandport.waitForPort",
+            json!({"port": 3000, "status": {"min": 500, "max": 200}}),
+            "INVALID_ARGUMENT",
+            "status",
+        ),
+        (
+            "sandport.waitForPort",
+            json!({"port": 3000, "interval": 0}),
+            "INVALID_ARGUMENT",
+            "interval",
+        ),
+        (
+            "sandport.waitForLog",
+            json!({"processId": "x"}),
+            "INVALID_ARGUMENT",
+            "pattern",
+        ),
+        (
+            "sandport.waitForLog",
+            json!({"processId": "x", "pattern": "a", "regex": "yes"}),
+            "INVALID_ARGUMENT",
+            "regex",
+        ),
+        (
+            "sandport.waitForExit",
+            json!({"processId": "x", "timeout": 0}),
+            "INVALID_ARGUMENT",
+            "timeout",
+        ),
+        (
+            "sandport.exec",
+            json!({"command": "true", "timeout": "1s"}),
+            "INVALID_ARGUMENT",
+            "timeout",
+        ),
+        (
+            "sandport.readFile",
+            json!({"path": "a", "encoding": "latin1"}),
+            "INVALID_ARGUMENT",
+            "encoding",
+        ),
+        (
+            "sandport.checkout",
+            json!({"url": "x", "depth": 0}),
+            "INVALID_ARGUMENT",
+            "depth",
+        ),
+        (
+            "sandport.noSuchCommand",
+            json!({}),
+            "INVALID_ARGUMENT",
+            "noSuchCommand",
+        ),
     ];
     for (cmd, args, code, field) in cases {
         let e = lsp.cmd(cmd, args.clone()).expect_err(cmd);
         assert_eq!(e["data"]["code"], code, "{cmd} {args}: {e}");
         let msg = e["data"]["message"].as_str().unwrap();
-        assert!(msg.contains(field), "{cmd} {args}: message {msg:?} should name {field}");
+        assert!(
+            msg.contains(field),
+            "{cmd} {args}: message {msg:?} should name {field}"
+        );
         if code == "INVALID_ARGUMENT" {
             assert_eq!(e["code"], -32602, "{e}");
         }
@@ -248,7 +380,10 @@ fn wait_errors_carry_context() {
         .unwrap_err();
     assert_eq!(e["data"]["code"], "PROCESS_READY_TIMEOUT");
     assert_eq!(e["data"]["timeout"], 300);
-    assert!(e["data"]["condition"].as_str().unwrap().contains(&port.to_string()));
+    assert!(e["data"]["condition"]
+        .as_str()
+        .unwrap()
+        .contains(&port.to_string()));
     assert!(e["data"]["logTail"].is_array());
 
     let q = lsp.ok(
@@ -273,5 +408,4 @@ fn wait_errors_carry_context() {
     assert_eq!(e["data"]["code"], "PROCESS_EXITED_BEFORE_READY");
     // The process was left alone by the failed waits.
     assert!(sys::alive(p["pid"].as_u64().unwrap() as u32));
-    let _ = Duration::from_secs(0);
 }

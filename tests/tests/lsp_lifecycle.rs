@@ -31,7 +31,10 @@ fn populate(lsp: &Lsp) -> Started {
         json!({"command": "trap '' TERM; sleep 300 & sleep 300 & wait"}),
     );
     let sleeper = lsp.ok("sandport.startProcess", json!({"command": "sleep 300"}));
-    lsp.ok("sandport.waitForPort", json!({"port": port, "timeout": 20000}));
+    lsp.ok(
+        "sandport.waitForPort",
+        json!({"port": port, "timeout": 20000}),
+    );
     lsp.ok("sandport.exposePort", json!({"port": port}));
     let info = lsp.ok("sandport.info", json!({}));
     let gw: u16 = info["gateway"]["listen"]
@@ -108,7 +111,10 @@ fn stdin_closing() {
 #[test]
 fn client_process_dying() {
     let dir = tempfile::tempdir().unwrap();
-    let mut fake_client = std::process::Command::new("sleep").arg("300").spawn().unwrap();
+    let mut fake_client = std::process::Command::new("sleep")
+        .arg("300")
+        .spawn()
+        .unwrap();
     let mut lsp = Lsp::spawn(dir.path());
     lsp.initialize(json!({"processId": fake_client.id()}));
     let s = populate(&lsp);

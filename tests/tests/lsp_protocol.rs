@@ -20,44 +20,57 @@ fn malformed_input_is_answered_and_the_server_keeps_serving() {
     let lsp = Lsp::spawn(dir.path());
     // Before initialize: -32002.
     let e = lsp
-        .request("workspace/executeCommand", json!({"command": "sandport.info", "arguments": [{}]}))
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "sandport.info", "arguments": [{}]}),
+        )
         .unwrap_err();
     assert_eq!(e["code"], -32002);
     lsp.initialize(json!({}));
-    let responses_with_null_id = |lsp: &Lsp, n: usize| {
-        // Errors for frames without a usable id come back with id null; the
-        // client records them under the key "null".
-        let _ = (lsp, n);
-    };
+    // Errors for frames without a usable id come back with `id: null`.
     // Bad JSON.
     lsp.send_raw(b"Content-Length: 9\r\n\r\n{\"bad\": }");
-    let e = lsp.response(&Value::Null, Duration::from_secs(5)).unwrap_err();
+    let e = lsp
+        .response(&Value::Null, Duration::from_secs(5))
+        .unwrap_err();
     assert_eq!(e["code"], -32700);
     // Bad Content-Length.
     lsp.send_raw(b"Content-Length: twelve\r\n\r\n");
-    let e = lsp.response(&Value::Null, Duration::from_secs(5)).unwrap_err();
+    let e = lsp
+        .response(&Value::Null, Duration::from_secs(5))
+        .unwrap_err();
     assert_eq!(e["code"], -32700);
     // Not JSON-RPC.
     lsp.send_raw(b"Content-Length: 7\r\n\r\n[1,2,3]");
-    let e = lsp.response(&Value::Null, Duration::from_secs(5)).unwrap_err();
+    let e = lsp
+        .response(&Value::Null, Duration::from_secs(5))
+        .unwrap_err();
     assert_eq!(e["code"], -32600);
-    responses_with_null_id(&lsp, 3);
     // Unknown method.
     let e = lsp.request("sandport/noSuchMethod", json!({})).unwrap_err();
     assert_eq!(e["code"], -32601);
     // Wrong param types for a known method.
     let e = lsp
-        .request("workspace/executeCommand", json!({"command": 5, "arguments": "x"}))
+        .request(
+            "workspace/executeCommand",
+            json!({"command": 5, "arguments": "x"}),
+        )
         .unwrap_err();
     assert_eq!(e["code"], -32602);
     let e = lsp
-        .request("workspace/executeCommand", json!({"command": "sandport.exec", "arguments": ["ls"]}))
+        .request(
+            "workspace/executeCommand",
+            json!({"command": "sandport.exec", "arguments": ["ls"]}),
+        )
         .unwrap_err();
     assert_eq!(e["data"]["code"], "INVALID_ARGUMENT");
     // Still serving.
     let r = lsp.ok("sandport.listProcesses", json!({}));
     assert!(r["processes"].is_array());
-    assert!(lsp.garbage().is_empty(), "stdout carried non-protocol output");
+    assert!(
+        lsp.garbage().is_empty(),
+        "stdout carried non-protocol output"
+    );
 }
 
 #[test]
@@ -112,23 +125,35 @@ fn progress_on_the_request_token_and_on_a_created_one() {
             .map(|n| n["value"]["kind"].as_str().unwrap().to_string())
             .collect()
     };
-    sys::eventually(Duration::from_secs(3), || kinds(&json!("tok-1")).last().map(String::as_str) == Some("end"));
+    sys::eventually(Duration::from_secs(3), || {
+        kinds(&json!("tok-1")).last().map(String::as_str) == Some("end")
+    });
     let k = kinds(&json!("tok-1"));
     assert_eq!(k.first().map(String::as_str), Some("begin"), "{k:?}");
-    assert!(k.contains(&"report".to_string()), "a 1.3 s wait reports once: {k:?}");
+    assert!(
+        k.contains(&"report".to_string()),
+        "a 1.3 s wait reports once: {k:?}"
+    );
     assert_eq!(k.last().map(String::as_str), Some("end"));
-    assert!(lsp.server_requests("window/workDoneProgress/create").is_empty());
+    assert!(lsp
+        .server_requests("window/workDoneProgress/create")
+        .is_empty());
 
     // No token: the server creates one.
     let port = sys::free_port();
-    let _ = lsp.cmd("sandport.waitForPort", json!({"port": port, "timeout": 300, "mode": "tcp"}));
+    let _ = lsp.cmd(
+        "sandport.waitForPort",
+        json!({"port": port, "timeout": 300, "mode": "tcp"}),
+    );
     let created = lsp.wait_server_request(
         "window/workDoneProgress/create",
         Duration::from_secs(5),
         |_| true,
     );
     let tok = created["params"]["token"].clone();
-    sys::eventually(Duration::from_secs(3), || kinds(&tok).last().map(String::as_str) == Some("end"));
+    sys::eventually(Duration::from_secs(3), || {
+        kinds(&tok).last().map(String::as_str) == Some("end")
+    });
     let k = kinds(&tok);
     assert_eq!(k.first().map(String::as_str), Some("begin"));
     assert_eq!(k.last().map(String::as_str), Some("end"));
@@ -140,7 +165,10 @@ fn fifty_waits_do_not_delay_other_requests() {
     let ids: Vec<Value> = (0..50)
         .map(|_| {
             let port = sys::free_port();
-            lsp.cmd_async("sandport.waitForPort", json!({"port": port, "timeout": 60000}))
+            lsp.cmd_async(
+                "sandport.waitForPort",
+                json!({"port": port, "timeout": 60000}),
+            )
         })
         .collect();
     std::thread::sleep(Duration::from_millis(300));
@@ -148,11 +176,20 @@ fn fifty_waits_do_not_delay_other_requests() {
     let r = lsp.ok("sandport.getExposedPorts", json!({}));
     let took = t.elapsed();
     assert_eq!(r, json!({"ports": []}));
-    assert!(took < Duration::from_millis(500), "getExposedPorts took {took:?}");
+    eprintln!("getExposedPorts with 50 waits pending: {took:?}");
+    // The waits run for 60 s: an answer within 2 s (a loaded 2-core CI
+    // machine included) shows it did not queue behind them.
+    assert!(
+        took < Duration::from_secs(2),
+        "getExposedPorts took {took:?}"
+    );
     let t = Instant::now();
-    lsp.request("textDocument/codeLens", json!({"textDocument": {"uri": "file:///nope"}}))
-        .unwrap();
-    assert!(t.elapsed() < Duration::from_millis(500));
+    lsp.request(
+        "textDocument/codeLens",
+        json!({"textDocument": {"uri": "file:///nope"}}),
+    )
+    .unwrap();
+    assert!(t.elapsed() < Duration::from_secs(2));
     for id in &ids {
         lsp.notify("$/cancelRequest", json!({"id": id}));
     }
@@ -183,13 +220,23 @@ fn log_notifications_are_whole_lines_batched_and_resumable() {
         .filter(|n| n["stream"] == "stdout")
         .map(|n| n["text"].as_str().unwrap())
         .collect();
-    let expected: String = (0..20000).map(|i| format!("line-{i}\n")).collect::<String>() + "partial";
+    let expected: String = (0..20000)
+        .map(|i| format!("line-{i}\n"))
+        .collect::<String>()
+        + "partial";
     assert_eq!(stdout.len(), expected.len());
     assert!(stdout == expected, "stdout differs");
     let out_msgs: Vec<&Value> = logs.iter().filter(|n| n["stream"] == "stdout").collect();
-    assert!(out_msgs.len() < 200, "{} messages for 20000 lines", out_msgs.len());
+    assert!(
+        out_msgs.len() < 200,
+        "{} messages for 20000 lines",
+        out_msgs.len()
+    );
     for m in &out_msgs[..out_msgs.len() - 1] {
-        assert!(m["text"].as_str().unwrap().ends_with('\n'), "whole lines only");
+        assert!(
+            m["text"].as_str().unwrap().ends_with('\n'),
+            "whole lines only"
+        );
     }
     assert!(logs.iter().all(|n| n.get("dropped").is_none()));
     let err: Vec<&Value> = logs.iter().filter(|n| n["stream"] == "stderr").collect();
@@ -237,26 +284,36 @@ fn code_lenses_before_and_after_exposure() {
     let port = sys::free_port();
     let other = sys::free_port();
     let uri = format!("file://{}/server.js", d.path().display());
-    let text = format!("const app = express();\napp.listen({port});\nconst other = {{ port: {other} }};\n");
+    let text = format!(
+        "const app = express();\napp.listen({port});\nconst other = {{ port: {other} }};\n"
+    );
     lsp.notify(
         "textDocument/didOpen",
         json!({"textDocument": {"uri": uri, "languageId": "javascript", "version": 1, "text": text}}),
     );
     let lenses = |lsp: &Lsp| -> Vec<Value> {
-        lsp.request("textDocument/codeLens", json!({"textDocument": {"uri": uri}}))
-            .unwrap()
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
+        lsp.request(
+            "textDocument/codeLens",
+            json!({"textDocument": {"uri": uri}}),
+        )
+        .unwrap()
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
     };
     assert!(lenses(&lsp).is_empty(), "nothing listens yet");
     lsp.ok(
         "sandport.startProcess",
         json!({"command": format!("python3 -m http.server {port} --bind 127.0.0.1")}),
     );
-    lsp.ok("sandport.waitForPort", json!({"port": port, "timeout": 20000}));
+    lsp.ok(
+        "sandport.waitForPort",
+        json!({"port": port, "timeout": 20000}),
+    );
     // The client is asked to refresh once the port is in use.
-    lsp.wait_server_request("workspace/codeLens/refresh", Duration::from_secs(5), |_| true);
+    lsp.wait_server_request("workspace/codeLens/refresh", Duration::from_secs(5), |_| {
+        true
+    });
     let l = lenses(&lsp);
     assert_eq!(l.len(), 1, "{l:?}");
     assert_eq!(l[0]["range"]["start"]["line"], 1);
@@ -270,7 +327,10 @@ fn code_lenses_before_and_after_exposure() {
     });
     let l = lenses(&lsp);
     assert_eq!(l[0]["command"]["command"], "sandport.openPreview");
-    assert!(l[0]["command"]["title"].as_str().unwrap().starts_with("Open preview"));
+    assert!(l[0]["command"]["title"]
+        .as_str()
+        .unwrap()
+        .starts_with("Open preview"));
     // Edits are seen (full sync).
     lsp.notify(
         "textDocument/didChange",
@@ -304,12 +364,18 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
         "sandport.startProcess",
         json!({"command": format!("python3 echo_host.py {port}")}),
     );
-    lsp.ok("sandport.waitForPort", json!({"port": port, "timeout": 20000}));
+    lsp.ok(
+        "sandport.waitForPort",
+        json!({"port": port, "timeout": 20000}),
+    );
     let x = lsp.ok("sandport.exposePort", json!({"port": port}));
     let url = x["url"].as_str().unwrap().to_string();
     let info = lsp.ok("sandport.info", json!({}));
     let addr = info["gateway"]["listen"].as_str().unwrap().to_string();
-    let host = url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let host = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
     let (_, seen) = sys::http_get(&addr, &host, "/").unwrap();
     assert_eq!(seen, format!("localhost:{port}"));
 
@@ -319,7 +385,9 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
         json!({"settings": {"sandport": {"onExpose": "silent", "gateway": {"hostHeader": "preserve"}}}}),
     );
     let ok = sys::eventually(Duration::from_secs(5), || {
-        sys::http_get(&addr, &host, "/").map(|(_, b)| b == host).unwrap_or(false)
+        sys::http_get(&addr, &host, "/")
+            .map(|(_, b)| b == host)
+            .unwrap_or(false)
     });
     assert!(ok, "the service should see the preview host");
 
@@ -329,9 +397,14 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
         json!({"settings": {"sandport": {"onExpose": "silent", "gateway.hostHeader": "preserve", "gateway.domain": "preview.test"}}}),
     );
     let n = lsp.wait_notification("sandport/portsChanged", Duration::from_secs(5), |n| {
-        n["ports"][0]["url"].as_str().is_some_and(|u| u.contains(".preview.test"))
+        n["ports"][0]["url"]
+            .as_str()
+            .is_some_and(|u| u.contains(".preview.test"))
     });
-    assert!(n["ports"][0]["url"].as_str().unwrap().contains(&format!("{port}-")));
+    assert!(n["ports"][0]["url"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("{port}-")));
 
     // gateway.listen: needs a restart, and says so.
     lsp.notify(
@@ -339,7 +412,9 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
         json!({"settings": {"sandport": {"gateway": {"listen": "127.0.0.1:1", "hostHeader": "preserve", "domain": "preview.test"}, "onExpose": "silent"}}}),
     );
     let m = lsp.wait_notification("window/showMessage", Duration::from_secs(5), |m| {
-        m["message"].as_str().is_some_and(|t| t.contains("gateway.listen") && t.contains("restart"))
+        m["message"]
+            .as_str()
+            .is_some_and(|t| t.contains("gateway.listen") && t.contains("restart"))
     });
     assert_eq!(m["type"], 2);
     // Bad values are reported, not applied.
@@ -348,6 +423,8 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
         json!({"settings": {"sandport": {"onExpose": "sometimes"}}}),
     );
     lsp.wait_notification("window/showMessage", Duration::from_secs(5), |m| {
-        m["message"].as_str().is_some_and(|t| t.contains("onExpose"))
+        m["message"]
+            .as_str()
+            .is_some_and(|t| t.contains("onExpose"))
     });
 }

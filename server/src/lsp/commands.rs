@@ -110,7 +110,11 @@ pub async fn run(ctx: Ctx, command: &str, args: Vec<Value>) -> Result<Value> {
             let mut req = WaitPort::new(port);
             req.process_id = a.opt_str("processId")?;
             if let Some(m) = a.opt_choice("mode", &["http", "tcp"])? {
-                req.mode = if m == "tcp" { WaitMode::Tcp } else { WaitMode::Http };
+                req.mode = if m == "tcp" {
+                    WaitMode::Tcp
+                } else {
+                    WaitMode::Http
+                };
             }
             if let Some(p) = a.opt_str("path")? {
                 req.path = p;
@@ -124,8 +128,12 @@ pub async fn run(ctx: Ctx, command: &str, args: Vec<Value>) -> Result<Value> {
                 }
                 Some(Value::Object(m)) => {
                     let inner = Args::from_arguments(vec![Value::Object(m.clone())])?;
-                    let min = inner.opt_int("min", 100, 599).map_err(|e| prefix("status.", e))?;
-                    let max = inner.opt_int("max", 100, 599).map_err(|e| prefix("status.", e))?;
+                    let min = inner
+                        .opt_int("min", 100, 599)
+                        .map_err(|e| prefix("status.", e))?;
+                    let max = inner
+                        .opt_int("max", 100, 599)
+                        .map_err(|e| prefix("status.", e))?;
                     req.status_min = min.unwrap_or(100) as u16;
                     req.status_max = max.unwrap_or(599) as u16;
                     if req.status_min > req.status_max {

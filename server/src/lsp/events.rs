@@ -57,10 +57,14 @@ pub async fn forward(shared: Arc<Shared>, mut rx: tokio::sync::broadcast::Receiv
                 let o = procs.entry(info.id.clone()).or_default();
                 o.dirty = [true, true];
                 if info.status == Status::Running {
-                    shared.notify_value("sandport/processChanged", json!(info)).await;
+                    shared
+                        .notify_value("sandport/processChanged", json!(info))
+                        .await;
                 } else {
                     flush_one(&shared, &engine, &info.id, o, true).await;
-                    shared.notify_value("sandport/processChanged", json!(info)).await;
+                    shared
+                        .notify_value("sandport/processChanged", json!(info))
+                        .await;
                 }
                 shared.lens_maybe_changed();
             }
@@ -74,7 +78,9 @@ pub async fn forward(shared: Arc<Shared>, mut rx: tokio::sync::broadcast::Receiv
                 tracing::debug!("event subscriber lagged by {n}; resynchronising");
                 for p in engine.list_processes() {
                     procs.entry(p.id.clone()).or_default().dirty = [true, true];
-                    shared.notify_value("sandport/processChanged", json!(p)).await;
+                    shared
+                        .notify_value("sandport/processChanged", json!(p))
+                        .await;
                 }
                 shared.resync_ports().await;
             }

@@ -50,9 +50,14 @@ where
         };
         let Some(header_end) = header_end else {
             tracing::warn!("header block too long; resynchronising");
-            if send_error(&mut output, PARSE_ERROR, "header block too long", Value::Null)
-                .await
-                .is_err()
+            if send_error(
+                &mut output,
+                PARSE_ERROR,
+                "header block too long",
+                Value::Null,
+            )
+            .await
+            .is_err()
             {
                 return;
             }
@@ -157,7 +162,10 @@ fn check(body: &[u8]) -> Result<Option<Vec<u8>>, (i64, String, Value)> {
     let id_ok = matches!(
         m.get("id"),
         None | Some(Value::Null | Value::String(_) | Value::Number(_))
-    ) && m.get("id").and_then(Value::as_number).is_none_or(|n| n.is_i64());
+    ) && m
+        .get("id")
+        .and_then(Value::as_number)
+        .is_none_or(|n| n.is_i64());
     let invalid = |why: &str| {
         let id = if id_ok { id.clone() } else { Value::Null };
         Err((INVALID_REQUEST, why.to_string(), id))

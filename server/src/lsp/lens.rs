@@ -71,7 +71,14 @@ mod tests {
         let ports: Vec<(u16, u32)> = find_ports(text).iter().map(|r| (r.port, r.line)).collect();
         assert_eq!(
             ports,
-            vec![(3000, 0), (8080, 1), (5173, 2), (8000, 3), (4000, 6), (7000, 7)]
+            vec![
+                (3000, 0),
+                (8080, 1),
+                (5173, 2),
+                (8000, 3),
+                (4000, 6),
+                (7000, 7)
+            ]
         );
         let r = &find_ports("é listen(3000)")[0];
         assert_eq!((r.start, r.end), (9, 13));

@@ -219,7 +219,9 @@ fn pid_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => {
             // The state follows the `(comm)` field.
-            let state = stat.rsplit_once(')').and_then(|(_, r)| r.trim_start().chars().next());
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.trim_start().chars().next());
             !matches!(state, Some('Z') | Some('X'))
         }
         Err(_) => false,
@@ -343,7 +345,11 @@ impl LanguageServer for Server {
     async fn did_change(&self, p: DidChangeTextDocumentParams) {
         // Full sync: the last change holds the whole text.
         if let Some(c) = p.content_changes.into_iter().last() {
-            self.s.docs.lock().unwrap().insert(p.text_document.uri, c.text);
+            self.s
+                .docs
+                .lock()
+                .unwrap()
+                .insert(p.text_document.uri, c.text);
         }
     }
 
@@ -373,7 +379,13 @@ impl LanguageServer for Server {
     }
 
     async fn code_lens(&self, p: CodeLensParams) -> RpcResult<Option<Vec<CodeLens>>> {
-        let text = self.s.docs.lock().unwrap().get(&p.text_document.uri).cloned();
+        let text = self
+            .s
+            .docs
+            .lock()
+            .unwrap()
+            .get(&p.text_document.uri)
+            .cloned();
         let Some(text) = text else {
             return Ok(None);
         };
@@ -392,7 +404,8 @@ impl LanguageServer for Server {
         let lenses = refs
             .into_iter()
             .filter_map(|r| {
-                let range = Range::new(Position::new(r.line, r.start), Position::new(r.line, r.end));
+                let range =
+                    Range::new(Position::new(r.line, r.start), Position::new(r.line, r.end));
                 let (title, command) = if exposed.contains(&r.port) {
                     (format!("Open preview ({})", r.port), "sandport.openPreview")
                 } else if in_use.contains(&r.port) {
@@ -437,7 +450,9 @@ impl LanguageServer for Server {
         }));
         match (&mut task.0).await {
             Ok(r) => r.map(Some).map_err(rpc_error),
-            Err(e) => Err(rpc_error(EngineError::Failed(format!("command failed: {e}")))),
+            Err(e) => Err(rpc_error(EngineError::Failed(format!(
+                "command failed: {e}"
+            )))),
         }
     }
 }
@@ -474,7 +489,8 @@ async fn lens_watch(s: Arc<Shared>) {
             changed
         };
         if changed {
-            let _ = tokio::time::timeout(Duration::from_secs(5), s.client.code_lens_refresh()).await;
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), s.client.code_lens_refresh()).await;
         }
     }
 }

@@ -84,9 +84,11 @@ impl Args {
             return Ok(None);
         };
         let n = match v {
-            Value::Number(n) => n
-                .as_i64()
-                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64)),
+            Value::Number(n) => n.as_i64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
+                    .map(|f| f as i64)
+            }),
             _ => None,
         };
         let Some(n) = n else {
@@ -114,9 +116,11 @@ impl Args {
             return Ok(None);
         };
         let n = match v {
-            Value::Number(n) => n
-                .as_i64()
-                .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9e15).map(|f| f as i64)),
+            Value::Number(n) => n.as_i64().or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
+                    .map(|f| f as i64)
+            }),
             _ => None,
         };
         let Some(n) = n else {
@@ -189,7 +193,11 @@ mod tests {
         assert!(e.to_string().contains("port"));
         assert_eq!(a.opt_port("big", 1).unwrap_err().code(), "INVALID_PORT");
         assert_eq!(a.opt_ms("t").unwrap(), Some(1));
-        assert!(a.str("missing").unwrap_err().to_string().contains("missing"));
+        assert!(a
+            .str("missing")
+            .unwrap_err()
+            .to_string()
+            .contains("missing"));
         assert!(Args::from_arguments(vec![json!(1)]).is_err());
         assert!(Args::from_arguments(vec![json!({}), json!({})]).is_err());
         assert!(Args::from_arguments(vec![]).is_ok());

@@ -22,9 +22,9 @@ pub fn gateway_config(s: &Settings, listen: Option<SocketAddr>) -> Result<Gatewa
     if let Some(l) = listen {
         cfg.listen = l;
     } else if let Some(l) = &s.gateway_listen {
-        cfg.listen = l
-            .parse()
-            .map_err(|_| EngineError::invalid(format!("gateway.listen {l:?}: expected HOST:PORT")))?;
+        cfg.listen = l.parse().map_err(|_| {
+            EngineError::invalid(format!("gateway.listen {l:?}: expected HOST:PORT"))
+        })?;
     }
     cfg.tls_cert = s.tls_cert.as_ref().map(PathBuf::from);
     cfg.tls_key = s.tls_key.as_ref().map(PathBuf::from);
@@ -47,7 +47,11 @@ pub fn url_base(s: &Settings, addr: SocketAddr) -> Result<UrlBase> {
     match &s.gateway_public_url {
         Some(u) => UrlBase::from_public_url(u),
         None => Ok(UrlBase::new(
-            if s.tls_cert.is_some() { "https" } else { "http" },
+            if s.tls_cert.is_some() {
+                "https"
+            } else {
+                "http"
+            },
             &s.gateway_domain,
             addr.port(),
         )),
@@ -198,7 +202,12 @@ fn to_value<T: serde::Serialize>(v: T) -> Result<Value> {
 }
 
 /// The port commands. `None` when `command` is not one of them.
-pub async fn run(shared: &Arc<Shared>, engine: &Engine, command: &str, a: &Args) -> Option<Result<Value>> {
+pub async fn run(
+    shared: &Arc<Shared>,
+    engine: &Engine,
+    command: &str,
+    a: &Args,
+) -> Option<Result<Value>> {
     let r = match command {
         "sandport.exposePort" => (|| {
             let port = a.port("port", 1)?;
@@ -219,9 +228,7 @@ pub async fn run(shared: &Arc<Shared>, engine: &Engine, command: &str, a: &Args)
         "sandport.openPreview" => (|| {
             let port = a.port("port", 1)?;
             let x = find_exposed(engine, port).ok_or_else(|| {
-                EngineError::invalid(format!(
-                    "port: {port} is not exposed (exposePort it first)"
-                ))
+                EngineError::invalid(format!("port: {port} is not exposed (exposePort it first)"))
             })?;
             parse_uri(&x.url)?;
             show_external(shared, x.url.clone());

@@ -87,7 +87,10 @@ pub async fn around<T, E>(
                 }
             }
         };
-        send(WorkDoneProgress::End(WorkDoneProgressEnd { message: Some(msg) })).await;
+        send(WorkDoneProgress::End(WorkDoneProgressEnd {
+            message: Some(msg),
+        }))
+        .await;
     });
     let r = fut.await;
     let msg = match &r {

@@ -98,7 +98,10 @@ impl<S: tower_lsp_server::LanguageServer> tower_service::Service<Request> for Wr
             }
             ("workspace/executeCommand", Some(id)) => {
                 let token = CancellationToken::new();
-                self.tokens.lock().unwrap().insert(id.clone(), token.clone());
+                self.tokens
+                    .lock()
+                    .unwrap()
+                    .insert(id.clone(), token.clone());
                 let tokens = self.tokens.clone();
                 let fut = CANCEL.scope(token, self.inner.call(req));
                 async move {

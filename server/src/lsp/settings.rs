@@ -110,14 +110,18 @@ impl Settings {
                     Some(x) if !x.is_empty() => s.sandbox_id = Some(x),
                     _ => ok = false,
                 },
-                "docker.image" => s.docker_image = as_str().or_else(|| {
-                    ok = false;
-                    None
-                }),
-                "docker.host" => s.docker_host = as_str().or_else(|| {
-                    ok = false;
-                    None
-                }),
+                "docker.image" => {
+                    s.docker_image = as_str().or_else(|| {
+                        ok = false;
+                        None
+                    })
+                }
+                "docker.host" => {
+                    s.docker_host = as_str().or_else(|| {
+                        ok = false;
+                        None
+                    })
+                }
                 "docker.mounts" => match v.as_array() {
                     Some(a) if a.iter().all(Value::is_string) => {
                         s.docker_mounts = a
@@ -144,14 +148,18 @@ impl Settings {
                     Some(x) if x.is_empty() => s.gateway_public_url = None,
                     _ => ok = false,
                 },
-                "gateway.tls.cert" => s.tls_cert = as_str().or_else(|| {
-                    ok = false;
-                    None
-                }),
-                "gateway.tls.key" => s.tls_key = as_str().or_else(|| {
-                    ok = false;
-                    None
-                }),
+                "gateway.tls.cert" => {
+                    s.tls_cert = as_str().or_else(|| {
+                        ok = false;
+                        None
+                    })
+                }
+                "gateway.tls.key" => {
+                    s.tls_key = as_str().or_else(|| {
+                        ok = false;
+                        None
+                    })
+                }
                 "gateway.hostHeader" => match v.as_str() {
                     Some(h @ ("localhost" | "preserve")) => s.host_header = h.into(),
                     _ => ok = false,
