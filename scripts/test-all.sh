@@ -1,7 +1,43 @@
 #!/usr/bin/env bash
-# Every test of the project: unit, engine behaviour, and end-to-end tests
-# that run the real binary. The same command CI runs (from .ci/run).
+# Every test of the project: unit, engine behaviour, gateway, end-to-end tests
+# that run the real binary; with a Docker engine, the same engine cases again
+# on the Docker backend plus the Docker-only tests. The command CI runs.
+#
+# Docker: used when `docker version` answers (CI=true makes it mandatory).
+# SANDPORT_DOCKER_RESTART_TEST=1 also runs the test that stops and restarts
+# dockerd (CI sets it: it owns that engine).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
 cargo build --workspace --bins --quiet
-cargo test --workspace --no-fail-fast
+
+docker=0
+if docker version >/dev/null 2>&1; then
+  docker=1
+elif [ "${CI:-}" = true ]; then
+  echo "CI=true but no Docker engine answers" >&2
+  exit 1
+else
+  echo "note: no Docker engine answers; the Docker backend tests are skipped" >&2
+fi
+
+if [ "$docker" = 1 ]; then
+  # The agent the container runs: this same binary, linked statically.
+  RUSTFLAGS='-C target-feature=+crt-static' cargo build --quiet --profile agent \
+    --target x86_64-unknown-linux-gnu -p sandport --bin sandport
+  export SANDPORT_AGENT="$PWD/target/x86_64-unknown-linux-gnu/agent/sandport"
+  bash tests/docker/images.sh
+fi
+
+status=0
+cargo test --workspace --no-fail-fast || status=1
+
+if [ "$docker" = 1 ]; then
+  echo "== the engine's behavioural cases on the docker backend"
+  SANDPORT_TEST_BACKEND=docker cargo test -p sandport --test engine || status=1
+  if [ "${SANDPORT_DOCKER_RESTART_TEST:-}" = 1 ]; then
+    echo "== docker engine stopped and restarted mid-session"
+    cargo test -p sandport --test docker_restart || status=1
+  fi
+fi
+exit $status

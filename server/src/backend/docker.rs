@@ -41,6 +41,8 @@ use tokio::sync::oneshot;
 /// (commands are shell lines); the agent brings everything else.
 pub const DEFAULT_IMAGE: &str = "debian:bookworm-slim";
 const WORKSPACE: &str = "/workspace";
+/// Buffer between the exec's demultiplexed stream and the engine's reader.
+const OUTPUT_PIPE: usize = 1024 * 1024;
 const LABEL: &str = "dev.sandport";
 const LABEL_SANDBOX: &str = "dev.sandport.sandbox";
 const LABEL_OWNER: &str = "dev.sandport.owner";
@@ -186,7 +188,7 @@ fn find_agent(explicit: Option<&Path>) -> Result<PathBuf> {
     }
     Err(EngineError::BackendUnavailable(
         "the docker backend needs a statically linked sandport to run inside the container: build one with \
-`RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target x86_64-unknown-linux-gnu` \
+`RUSTFLAGS='-C target-feature=+crt-static' cargo build --profile agent --target x86_64-unknown-linux-gnu -p sandport --bin sandport` \
 and set SANDPORT_AGENT (or sandport.docker.agentPath) to it"
             .into(),
     ))
@@ -737,8 +739,8 @@ impl Backend for DockerBackend {
             }
         };
         // Demultiplex the exec's stream into two pipes the engine reads.
-        let (mut out_w, out_r) = tokio::io::duplex(1024 * 1024);
-        let (mut err_w, err_r) = tokio::io::duplex(1024 * 1024);
+        let (mut out_w, out_r) = tokio::io::duplex(OUTPUT_PIPE);
+        let (mut err_w, err_r) = tokio::io::duplex(OUTPUT_PIPE);
         tokio::spawn(async move {
             for b in early {
                 if out_w.write_all(&b).await.is_err() {
@@ -779,6 +781,7 @@ impl Backend for DockerBackend {
             cwd_display: cwd,
             stdout: Box::new(out_r),
             stderr: Box::new(err_r),
+            output_capacity: OUTPUT_PIPE,
             signaller: Arc::new(DockerSignaller {
                 backend: Arc::new(DockerBackendRef {
                     docker: self.docker.clone(),

@@ -224,12 +224,14 @@ impl Engine {
             proc.clone(),
             Stream::Stdout,
             spawned.stdout,
+            spawned.output_capacity,
             ev.clone(),
         ));
         tokio::spawn(process::pump(
             proc.clone(),
             Stream::Stderr,
             spawned.stderr,
+            spawned.output_capacity,
             ev.clone(),
         ));
         let info = proc.info();

@@ -361,6 +361,9 @@ async fn forward(
 
     let (mut parts, incoming) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers, false);
+    // The client's connection has its own version; an HTTP/1.0 upstream
+    // (python's http.server) must not downgrade it.
+    parts.version = Version::default();
     Response::from_parts(parts, body::relayed(incoming, t.closed, t.guard))
 }
 

@@ -53,4 +53,5 @@ pub async fn sandbox() -> Sandbox {
     Sandbox { engine, dir }
 }
 
+#[allow(unused_imports)]
 pub use sandport_e2e::{eventually, free_port, live_with, marker};

@@ -1,0 +1,158 @@
+//! `sandport run --backend docker` with the real binary: a SIGKILLed server
+//! leaves no container and no process behind.
+
+use sandport_e2e::*;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn containers_of(sandbox: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=dev.sandport.sandbox={sandbox}"),
+        ])
+        .output()
+        .expect("docker CLI");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+fn ready() -> bool {
+    let ok = std::path::Path::new("/var/run/docker.sock").exists()
+        && std::env::var("SANDPORT_AGENT").is_ok();
+    if !ok {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but no Docker engine or SANDPORT_AGENT"
+        );
+        eprintln!("skipped: no Docker engine or SANDPORT_AGENT");
+    }
+    ok
+}
+
+#[test]
+fn a_sigkilled_server_leaves_no_container() {
+    if !ready() {
+        return;
+    }
+    let ws = tempfile::tempdir().unwrap();
+    let m = marker();
+    let id = format!("k{m}");
+    let mut child = Command::new(sandport_bin())
+        .args([
+            "run",
+            "--backend",
+            "docker",
+            "--docker-image",
+            "sandport-test:host",
+        ])
+        .args([
+            "--docker-mount",
+            "/usr:/usr:ro",
+            "--docker-mount",
+            "/etc:/etc:ro",
+        ])
+        .args(["--sandbox-id", &id, "--workspace"])
+        .arg(ws.path())
+        .args(["--", &format!("sleep 3{m} & sleep 4{m}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(20), || live_with(&m).len() >= 2));
+    assert_eq!(containers_of(&id).len(), 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        wait_until(Duration::from_secs(20), || containers_of(&id).is_empty()),
+        "container left: {:?}",
+        containers_of(&id)
+    );
+    assert!(wait_until(Duration::from_secs(5), || live_with(&m).is_empty()));
+}
+
+#[test]
+fn docker_run_exposes_a_loopback_service() {
+    if !ready() {
+        return;
+    }
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::write(ws.path().join("index.html"), "docker preview").unwrap();
+    let m = marker();
+    let gw = free_port();
+    let mut child = Command::new(sandport_bin())
+        .args([
+            "run",
+            "--json",
+            "--backend",
+            "docker",
+            "--docker-image",
+            "sandport-test:host",
+        ])
+        .args([
+            "--docker-mount",
+            "/usr:/usr:ro",
+            "--docker-mount",
+            "/etc:/etc:ro",
+        ])
+        .args([
+            "--sandbox-id",
+            &format!("e{m}"),
+            "--gateway-listen",
+            &format!("127.0.0.1:{gw}"),
+        ])
+        .args(["--wait-port", "8000", "--expose", "8000:web", "--workspace"])
+        .arg(ws.path())
+        .args([
+            "--",
+            "python3 -m http.server 8000 --bind 127.0.0.1 & sleep 3; kill %1",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut url = None;
+    let mut line = String::new();
+    use std::io::BufRead;
+    for _ in 0..200 {
+        line.clear();
+        if reader.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        if v["event"] == "exposed" {
+            url = v["url"].as_str().map(str::to_string);
+            break;
+        }
+    }
+    let url = url.expect("an exposed event");
+    assert!(url.starts_with(&format!("http://8000-e{m}-")), "{url}");
+    assert!(url.ends_with(&format!(".localhost:{gw}/")), "{url}");
+    let host = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", gw)).unwrap();
+    use std::io::{Read, Write};
+    s.write_all(format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.ends_with("docker preview"), "{resp}");
+    // The command ends by itself; so does sandport run, taking the container along.
+    drop(reader);
+    let ended = wait_until(Duration::from_secs(30), || {
+        child.try_wait().unwrap().is_some()
+    });
+    if !ended {
+        let _ = child.kill();
+    }
+    assert!(ended, "sandport run did not end with its process");
+    assert!(wait_until(Duration::from_secs(10), || containers_of(
+        &format!("e{m}")
+    )
+    .is_empty()));
+}
