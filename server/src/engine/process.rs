@@ -168,7 +168,7 @@ pub async fn pump(
                 // Under a stream of output, let the pipe fill a little
                 // before the next read: a few large reads instead of one
                 // wake-up per small write. A quiet process is read at once.
-                if batch && n >= BATCH_AFTER && n < READ_CHUNK / 2 {
+                if batch && (BATCH_AFTER..READ_CHUNK / 2).contains(&n) {
                     tokio::time::sleep(BATCH_PAUSE).await;
                 }
             }
