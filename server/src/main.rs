@@ -16,6 +16,8 @@ fn main() {
     let code = rt.block_on(async move {
         match cli.command {
             Command::Run(args) => sandport::cli::run::run(*args).await,
+            // Ends the process itself once the session is over.
+            Command::Lsp => sandport::lsp::run().await,
             Command::Agent { .. } => unreachable!("handled above"),
         }
     });

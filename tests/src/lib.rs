@@ -2,6 +2,9 @@
 //! engine's behavioural tests: finding the binary, finding processes a test
 //! started (by a unique marker in their command line) and bounded polling.
 
+pub mod lsp_client;
+pub mod sys;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

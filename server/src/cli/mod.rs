@@ -21,6 +21,8 @@ pub enum Command {
     /// Run one process in the sandbox from a terminal: wait for it, expose
     /// its ports, stream its output until it ends or Ctrl-C.
     Run(Box<run::RunArgs>),
+    /// The language server: the editor protocol over stdio.
+    Lsp,
     /// The helper the Docker backend runs inside its container.
     #[command(hide = true)]
     Agent {

@@ -1,0 +1,258 @@
+//! Preview ports: the gateway's lifecycle under the language server, the
+//! port commands (`exposePort`, `getExposedPorts`, `closePort`,
+//! `openPreview`, `info`) and what the editor is asked to do on expose.
+
+use super::params::Args;
+use super::settings::{OnExpose, Settings};
+use super::Shared;
+use crate::engine::error::{EngineError, Result};
+use crate::engine::exposure::MAX_TTL_SECONDS;
+use crate::engine::{Engine, ExposedPort, UrlBase};
+use crate::gateway::{Gateway, GatewayConfig, HostHeader};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tower_lsp_server::lsp_types::{MessageActionItem, MessageType, ShowDocumentParams, Uri};
+
+/// The gateway configuration the settings ask for (`listen` overrides
+/// `gateway.listen`: a restart of the gateway keeps its address).
+pub fn gateway_config(s: &Settings, listen: Option<SocketAddr>) -> Result<GatewayConfig> {
+    let mut cfg = GatewayConfig::default();
+    if let Some(l) = listen {
+        cfg.listen = l;
+    } else if let Some(l) = &s.gateway_listen {
+        cfg.listen = l.parse().map_err(|_| {
+            EngineError::invalid(format!("gateway.listen {l:?}: expected HOST:PORT"))
+        })?;
+    }
+    cfg.tls_cert = s.tls_cert.as_ref().map(PathBuf::from);
+    cfg.tls_key = s.tls_key.as_ref().map(PathBuf::from);
+    cfg.host_header = host_header(s);
+    cfg.domain = s.gateway_domain.clone();
+    cfg.public_url = s.gateway_public_url.clone();
+    Ok(cfg)
+}
+
+fn host_header(s: &Settings) -> HostHeader {
+    if s.host_header == "preserve" {
+        HostHeader::Preserve
+    } else {
+        HostHeader::Localhost
+    }
+}
+
+/// How URLs look for these settings with a gateway at `addr`.
+pub fn url_base(s: &Settings, addr: SocketAddr) -> Result<UrlBase> {
+    match &s.gateway_public_url {
+        Some(u) => UrlBase::from_public_url(u),
+        None => Ok(UrlBase::new(
+            if s.tls_cert.is_some() {
+                "https"
+            } else {
+                "http"
+            },
+            &s.gateway_domain,
+            addr.port(),
+        )),
+    }
+}
+
+/// Apply the settings that can change while running. Returns messages for
+/// the user (what could not be applied).
+pub async fn apply_live(shared: &Arc<Shared>, old: &Settings, new: &Settings) -> Vec<String> {
+    let mut msgs = Vec::new();
+    let Some(engine) = shared.engine.get() else {
+        return msgs;
+    };
+    if old.sandbox_id != new.sandbox_id {
+        let id = match &new.sandbox_id {
+            Some(id) => id.clone(),
+            None => crate::engine::derive_sandbox_id(&folder_name(engine)),
+        };
+        if let Err(e) = engine.set_sandbox_id(id) {
+            msgs.push(format!("Sandport: sandboxId not applied: {e}"));
+        }
+    }
+    let addr = shared.gateway_addr();
+    if let Some(addr) = addr {
+        if old.gateway_domain != new.gateway_domain
+            || old.gateway_public_url != new.gateway_public_url
+        {
+            match url_base(new, addr) {
+                Ok(b) => engine.set_url_base(b),
+                Err(e) => msgs.push(format!("Sandport: gateway URL not applied: {e}")),
+            }
+        }
+        if old.host_header != new.host_header {
+            // The gateway keeps its Host policy for its life: restart it on
+            // the same address (URLs do not change; open connections close).
+            let mut g = shared.gateway.lock().await;
+            if let Some(old_gw) = g.take() {
+                old_gw.shutdown().await;
+            }
+            let started = match gateway_config(new, Some(addr)) {
+                Ok(cfg) => Gateway::start(cfg, engine.clone()).await,
+                Err(e) => Err(e),
+            };
+            match started {
+                Ok(gw) => {
+                    if gw.local_addr() != addr {
+                        msgs.push(format!(
+                            "Sandport: the gateway moved to {} (its port was taken)",
+                            gw.local_addr()
+                        ));
+                    }
+                    // The start set the URL base from the config; keep the
+                    // settings' own base.
+                    if let Ok(b) = url_base(new, gw.local_addr()) {
+                        engine.set_url_base(b);
+                    }
+                    *shared.gateway_addr.lock().unwrap() = Some(gw.local_addr());
+                    *g = Some(gw);
+                }
+                Err(e) => msgs.push(format!("Sandport: the gateway could not restart: {e}")),
+            }
+        }
+    }
+    msgs
+}
+
+pub fn folder_name(engine: &Engine) -> String {
+    engine
+        .workspace_root()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn find_exposed(engine: &Engine, port: u16) -> Option<ExposedPort> {
+    engine.exposed_ports().into_iter().find(|p| p.port == port)
+}
+
+fn parse_uri(url: &str) -> Result<Uri> {
+    url.parse::<Uri>()
+        .map_err(|e| EngineError::Failed(format!("{url:?} is not a URI: {e:?}")))
+}
+
+/// `window/showDocument {uri, external: true}`, in its own task (a command
+/// never waits on the client).
+pub fn show_external(shared: &Arc<Shared>, url: String) {
+    let client = shared.client.clone();
+    tokio::spawn(async move {
+        let Ok(uri) = parse_uri(&url) else {
+            return;
+        };
+        let r = client
+            .show_document(ShowDocumentParams {
+                uri,
+                external: Some(true),
+                take_focus: Some(true),
+                selection: None,
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::debug!("showDocument failed: {e}");
+        }
+    });
+}
+
+/// What the editor is asked to do when a port was exposed (`onExpose`).
+fn after_expose(shared: &Arc<Shared>, x: &ExposedPort) {
+    let on_expose = shared.settings.lock().unwrap().on_expose;
+    match on_expose {
+        OnExpose::Silent => {}
+        OnExpose::OpenBrowser => show_external(shared, x.url.clone()),
+        OnExpose::Notify => {
+            let what = match &x.name {
+                Some(n) => format!("{n} (port {})", x.port),
+                None => format!("Port {}", x.port),
+            };
+            let text = format!("Sandport: {what} is exposed at {}", x.url);
+            let url = x.url.clone();
+            let shared = shared.clone();
+            tokio::spawn(async move {
+                let actions = vec![
+                    MessageActionItem {
+                        title: "Open".into(),
+                        properties: Default::default(),
+                    },
+                    MessageActionItem {
+                        title: "Copy URL".into(),
+                        properties: Default::default(),
+                    },
+                ];
+                let picked = shared
+                    .client
+                    .show_message_request(MessageType::INFO, text, Some(actions))
+                    .await;
+                if let Ok(Some(item)) = picked {
+                    if item.title == "Open" {
+                        show_external(&shared, url);
+                    }
+                    // "Copy URL" is the client's to do.
+                }
+            });
+        }
+    }
+}
+
+fn to_value<T: serde::Serialize>(v: T) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| EngineError::Failed(format!("cannot encode result: {e}")))
+}
+
+/// The port commands. `None` when `command` is not one of them.
+pub async fn run(
+    shared: &Arc<Shared>,
+    engine: &Engine,
+    command: &str,
+    a: &Args,
+) -> Option<Result<Value>> {
+    let r = match command {
+        "sandport.exposePort" => (|| {
+            let port = a.port("port", 1)?;
+            let name = a.opt_str("name")?;
+            let token = a.opt_str("token")?;
+            let ttl = a
+                .opt_int("ttlSeconds", 1, MAX_TTL_SECONDS as i64)?
+                .map(|n| n as u64);
+            let x = engine.expose_port(port, name, token, ttl)?;
+            after_expose(shared, &x);
+            to_value(x)
+        })(),
+        "sandport.getExposedPorts" => Ok(json!({ "ports": engine.exposed_ports() })),
+        "sandport.closePort" => (|| {
+            let port = a.port("port", 1)?;
+            Ok(json!({ "port": port, "closed": engine.close_port(port) }))
+        })(),
+        "sandport.openPreview" => (|| {
+            let port = a.port("port", 1)?;
+            let x = find_exposed(engine, port).ok_or_else(|| {
+                EngineError::invalid(format!("port: {port} is not exposed (exposePort it first)"))
+            })?;
+            parse_uri(&x.url)?;
+            show_external(shared, x.url.clone());
+            Ok(json!({ "url": x.url }))
+        })(),
+        "sandport.info" => {
+            let s = shared.settings.lock().unwrap().clone();
+            let listen = shared.gateway_addr().map(|a| a.to_string());
+            let base = engine.url_base();
+            Ok(json!({
+                "sandboxId": engine.sandbox_id(),
+                "backend": engine.backend_name(),
+                "workspaceRoot": engine.workspace_root().display().to_string(),
+                "gateway": {
+                    "listen": listen,
+                    "domain": base.domain,
+                    "publicUrl": s.gateway_public_url,
+                    "sessionKey": engine.session_key(),
+                    "hostHeader": s.host_header,
+                    "tls": s.tls_cert.is_some(),
+                },
+            }))
+        }
+        _ => return None,
+    };
+    Some(r)
+}
