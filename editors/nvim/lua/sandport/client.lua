@@ -29,7 +29,12 @@ function M.lsp_config()
     name = 'sandport',
     cmd = config.server_cmd(),
     root_markers = M.ROOT_MARKERS,
+    -- Buffers of files only (not unnamed ones): the nearest folder with a
+    -- marker, else the current directory.
     root_dir = function(bufnr, on_dir)
+      if vim.api.nvim_buf_get_name(bufnr) == '' then
+        return
+      end
       on_dir(vim.fs.root(bufnr, M.ROOT_MARKERS) or vim.fn.getcwd())
     end,
     init_options = empty_dict_if_empty(section),
