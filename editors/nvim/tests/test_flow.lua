@@ -227,6 +227,20 @@ test(':Sandport wait log matches a line', function()
   H.contains(note.msg, 'GET')
 end)
 
+test('open_browser + ttl: re-exposing opens the URL once and sets expiresAt', function()
+  sandport.setup({ open_browser = true })
+  require('sandport.handlers')._reset_dedup()
+  H.opened = {}
+  local before = #H.notes
+  vim.cmd(('Sandport expose %d web ttl=1h'):format(PORT))
+  local note = H.wait_note('exposed at', 10000, before)
+  H.contains(note.msg, url, 'same URL (token kept)')
+  H.contains(note.msg, 'until ', 'expiry shown')
+  vim.wait(500)
+  H.eq(H.opened, { url }, 'opened exactly once')
+  sandport.setup({ open_browser = false })
+end)
+
 test(':Sandport close: the URL answers 404', function()
   vim.cmd('Sandport close ' .. PORT)
   H.wait_note(('port %d closed'):format(PORT), 5000)

@@ -65,8 +65,12 @@ local function parse_ms(s)
     return n * 1000
   elseif unit == 'm' then
     return n * 60000
+  elseif unit == 'h' then
+    return n * 3600000
+  elseif unit == '' or unit == 'ms' then
+    return n
   end
-  return n
+  return nil
 end
 
 local function describe(p)
@@ -370,7 +374,10 @@ local function expose(port, name, ttl)
     end
     params.ttlSeconds = secs
   end
+  local handlers = require('sandport.handlers')
+  handlers.exposing[port] = (handlers.exposing[port] or 0) + 1
   client.command('exposePort', params, function(err, x)
+    handlers.exposing[port] = handlers.exposing[port] > 1 and handlers.exposing[port] - 1 or nil
     if err then
       return fail('expose ' .. port, err)
     end

@@ -81,6 +81,10 @@ function M._reset_dedup()
   recently_opened = {}
 end
 
+--- Ports whose exposePort request of ours is in flight: its result is
+--- announced (it has the expiry), not the server's message.
+M.exposing = {}
+
 M.handlers = {}
 
 M.handlers['sandport/log'] = function(_, params)
@@ -135,6 +139,9 @@ M.handlers['window/showMessageRequest'] = function(err, params, ctx, cfg)
     local x = known and known.url == url and known or { port = port or 0, url = url }
     if not known then
       x.name = msg:match('^Sandport: (.-) %(port %d+%) is exposed')
+    end
+    if port and M.exposing[port] then
+      return titles['Copy URL'] or vim.NIL
     end
     local opened = M.announce(x)
     if opened and titles['Open'] then
