@@ -32,6 +32,9 @@ fi
 status=0
 cargo test --workspace --no-fail-fast || status=1
 
+echo "== Neovim plugin (headless Neovim 0.11 against the real server)"
+bash editors/nvim/run_tests.sh || status=1
+
 if [ "$docker" = 1 ]; then
   echo "== the engine's behavioural cases on the docker backend"
   SANDPORT_TEST_BACKEND=docker cargo test -p sandport --test engine || status=1
