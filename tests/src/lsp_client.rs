@@ -152,6 +152,22 @@ impl Lsp {
                 p.insert(k, v);
             }
         }
+        // SANDPORT_TEST_BACKEND=docker runs the same cases in a container.
+        if std::env::var("SANDPORT_TEST_BACKEND").as_deref() == Ok("docker") {
+            let opts = &mut params["initializationOptions"];
+            if !opts.is_object() {
+                *opts = json!({});
+            }
+            let sp = &mut opts["sandport"];
+            if !sp.is_object() {
+                *sp = json!({});
+            }
+            sp["backend"] = json!("docker");
+            sp["docker"] = json!({
+                "image": "sandport-test:host",
+                "mounts": ["/usr:/usr:ro", "/etc:/etc:ro"],
+            });
+        }
         let r = self
             .request("initialize", params)
             .unwrap_or_else(|e| panic!("initialize failed: {e}"));

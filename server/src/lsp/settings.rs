@@ -18,6 +18,8 @@ pub struct Settings {
     pub docker_image: Option<String>,
     pub docker_host: Option<String>,
     pub docker_mounts: Vec<String>,
+    /// Added: a static sandport to run inside the container.
+    pub docker_agent_path: Option<String>,
     pub gateway_listen: Option<String>,
     pub gateway_domain: String,
     pub gateway_public_url: Option<String>,
@@ -35,6 +37,7 @@ impl Default for Settings {
             docker_image: None,
             docker_host: None,
             docker_mounts: Vec::new(),
+            docker_agent_path: None,
             gateway_listen: None,
             gateway_domain: "localhost".into(),
             gateway_public_url: None,
@@ -52,6 +55,7 @@ pub const RESTART_KEYS: &[&str] = &[
     "docker.image",
     "docker.host",
     "docker.mounts",
+    "docker.agentPath",
     "gateway.listen",
     "gateway.tls.cert",
     "gateway.tls.key",
@@ -118,6 +122,12 @@ impl Settings {
                 }
                 "docker.host" => {
                     s.docker_host = as_str().or_else(|| {
+                        ok = false;
+                        None
+                    })
+                }
+                "docker.agentPath" => {
+                    s.docker_agent_path = as_str().or_else(|| {
                         ok = false;
                         None
                     })
@@ -198,6 +208,9 @@ impl Settings {
         }
         if self.docker_mounts != new.docker_mounts {
             v.push("docker.mounts");
+        }
+        if self.docker_agent_path != new.docker_agent_path {
+            v.push("docker.agentPath");
         }
         if self.gateway_listen != new.gateway_listen {
             v.push("gateway.listen");
