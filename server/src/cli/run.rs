@@ -550,23 +550,24 @@ fn print_new(engine: &Engine, id: &str, pos: &mut [u64; 2], out: &Out) {
             }
             pos[i] = r.next;
             let text = String::from_utf8_lossy(&r.text);
-            let mut o = std::io::stdout().lock();
+            // One write per batch, not per line (stdout is line-buffered).
+            let mut o = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
+            let tag: &[u8] = if stream == Stream::Stdout {
+                b"out | "
+            } else {
+                b"err | "
+            };
             for line in text.split_inclusive('\n') {
                 let line = line.strip_suffix('\n').unwrap_or(line);
                 let line = line.strip_suffix('\r').unwrap_or(line);
                 if out.json {
-                    let _ = writeln!(
-                        o,
-                        "{}",
-                        json!({"event": "log", "stream": stream, "text": line})
-                    );
+                    let ev = json!({"event": "log", "stream": stream, "text": line});
+                    let _ = serde_json::to_writer(&mut o, &ev);
+                    let _ = o.write_all(b"\n");
                 } else {
-                    let tag = if stream == Stream::Stdout {
-                        "out"
-                    } else {
-                        "err"
-                    };
-                    let _ = writeln!(o, "{tag} | {line}");
+                    let _ = o.write_all(tag);
+                    let _ = o.write_all(line.as_bytes());
+                    let _ = o.write_all(b"\n");
                 }
             }
             let _ = o.flush();
