@@ -10,29 +10,10 @@ use futures_util::{SinkExt, StreamExt};
 use sandport::backend::docker::DockerBackend;
 use sandport::engine::*;
 use sandport::gateway::{Gateway, GatewayConfig};
+use sandport_e2e::{docker_containers_of, docker_ready};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Whether Docker tests can run here (else why not, printed).
-fn docker_ready() -> bool {
-    let sock = std::path::Path::new("/var/run/docker.sock").exists()
-        || std::env::var("DOCKER_HOST").is_ok();
-    let agent = std::env::var("SANDPORT_AGENT").is_ok();
-    let ok = sock && agent;
-    if !ok {
-        let why = if !sock {
-            "no Docker engine (/var/run/docker.sock)"
-        } else {
-            "SANDPORT_AGENT (a static sandport) is not set; scripts/test-all.sh builds it"
-        };
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
-            panic!("CI=true but the Docker tests cannot run: {why}");
-        }
-        eprintln!("skipped: {why}");
-    }
-    ok
-}
 
 struct DockerSandbox {
     engine: Engine,
@@ -49,22 +30,6 @@ async fn docker_sandbox() -> DockerSandbox {
     let engine = Engine::new(EngineConfig::new(dir.path()), Arc::new(backend)).unwrap();
     engine.set_sandbox_id(id.clone()).unwrap();
     DockerSandbox { engine, dir, id }
-}
-
-fn containers_of(sandbox: &str) -> Vec<String> {
-    let out = std::process::Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=dev.sandport.sandbox={sandbox}"),
-        ])
-        .output()
-        .expect("docker CLI");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
 }
 
 async fn http_get(addr: std::net::SocketAddr, host: &str) -> (u16, String) {
@@ -157,7 +122,7 @@ async fn loopback_only_services_are_reachable_through_preview_urls() {
     let got = tokio::time::timeout(Duration::from_secs(10), sock.next())
         .await
         .unwrap();
-    assert_eq!(got.unwrap().unwrap(), Message::text("hello"));
+    assert_eq!(got.unwrap().unwrap(), Message::text("Echo: hello"));
     let big = vec![7u8; 1 << 20];
     sock.send(Message::binary(big.clone())).await.unwrap();
     let got = tokio::time::timeout(Duration::from_secs(20), sock.next())
@@ -177,7 +142,7 @@ async fn loopback_only_services_are_reachable_through_preview_urls() {
     );
     gw.shutdown().await;
     sb.engine.shutdown(Duration::from_secs(2)).await;
-    assert!(containers_of(&sb.id).is_empty());
+    assert!(docker_containers_of(&sb.id).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -202,7 +167,7 @@ async fn a_container_killed_from_outside_is_reported_and_replaced() {
     let x = sb.engine.expose_port(8000, None, None, None).unwrap();
     assert_eq!(http_get(gw.local_addr(), &host_of(&x.url)).await.0, 200);
 
-    let ids = containers_of(&sb.id);
+    let ids = docker_containers_of(&sb.id);
     assert_eq!(ids.len(), 1);
     let st = std::process::Command::new("docker")
         .args(["kill", &ids[0]])
@@ -245,7 +210,7 @@ async fn a_container_killed_from_outside_is_reported_and_replaced() {
     );
     gw.shutdown().await;
     sb.engine.shutdown(Duration::from_secs(2)).await;
-    assert!(containers_of(&sb.id).is_empty());
+    assert!(docker_containers_of(&sb.id).is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -273,12 +238,12 @@ async fn leftovers_of_a_crashed_server_are_removed_at_the_next_start() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(containers_of(&id).len(), 1);
+    assert_eq!(docker_containers_of(&id).len(), 1);
     let backend = DockerBackend::new(docker_options(&id), dir.path())
         .await
         .unwrap();
     assert!(
-        containers_of(&id).is_empty(),
+        docker_containers_of(&id).is_empty(),
         "the leftover was not removed"
     );
     drop(backend);
@@ -315,5 +280,5 @@ async fn an_image_with_only_busybox_is_enough() {
         "42\n"
     );
     engine.shutdown(Duration::from_secs(2)).await;
-    assert!(containers_of(&id).is_empty());
+    assert!(docker_containers_of(&id).is_empty());
 }

@@ -117,3 +117,43 @@ pub fn peak_rss_kib(pid: u32) -> Option<u64> {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
 }
+
+/// Containers (any state) labelled for `sandbox` by the Docker backend.
+pub fn docker_containers_of(sandbox: &str) -> Vec<String> {
+    let out = std::process::Command::new("docker")
+        .args([
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label=dev.sandport.sandbox={sandbox}"),
+        ])
+        .output()
+        .expect("docker CLI");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Whether the Docker tests can run here: an engine and `SANDPORT_AGENT`
+/// (a static sandport; scripts/test-all.sh builds it). Prints why not, and
+/// under CI=true a missing engine fails the run instead.
+pub fn docker_ready() -> bool {
+    let engine = std::path::Path::new("/var/run/docker.sock").exists()
+        || std::env::var("DOCKER_HOST").is_ok();
+    let agent = std::env::var("SANDPORT_AGENT").is_ok();
+    if engine && agent {
+        return true;
+    }
+    let why = if !engine {
+        "no Docker engine (/var/run/docker.sock or DOCKER_HOST)"
+    } else {
+        "SANDPORT_AGENT (a static sandport) is not set; scripts/test-all.sh builds it"
+    };
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but the Docker tests cannot run: {why}"
+    );
+    eprintln!("skipped: {why}");
+    false
+}

@@ -5,38 +5,9 @@ use sandport_e2e::*;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn containers_of(sandbox: &str) -> Vec<String> {
-    let out = Command::new("docker")
-        .args([
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label=dev.sandport.sandbox={sandbox}"),
-        ])
-        .output()
-        .expect("docker CLI");
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .map(str::to_string)
-        .collect()
-}
-
-fn ready() -> bool {
-    let ok = std::path::Path::new("/var/run/docker.sock").exists()
-        && std::env::var("SANDPORT_AGENT").is_ok();
-    if !ok {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but no Docker engine or SANDPORT_AGENT"
-        );
-        eprintln!("skipped: no Docker engine or SANDPORT_AGENT");
-    }
-    ok
-}
-
 #[test]
 fn a_sigkilled_server_leaves_no_container() {
-    if !ready() {
+    if !docker_ready() {
         return;
     }
     let ws = tempfile::tempdir().unwrap();
@@ -64,20 +35,21 @@ fn a_sigkilled_server_leaves_no_container() {
         .spawn()
         .unwrap();
     assert!(wait_until(Duration::from_secs(20), || live_with(&m).len() >= 2));
-    assert_eq!(containers_of(&id).len(), 1);
+    assert_eq!(docker_containers_of(&id).len(), 1);
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(
-        wait_until(Duration::from_secs(20), || containers_of(&id).is_empty()),
+        wait_until(Duration::from_secs(20), || docker_containers_of(&id)
+            .is_empty()),
         "container left: {:?}",
-        containers_of(&id)
+        docker_containers_of(&id)
     );
     assert!(wait_until(Duration::from_secs(5), || live_with(&m).is_empty()));
 }
 
 #[test]
 fn docker_run_exposes_a_loopback_service() {
-    if !ready() {
+    if !docker_ready() {
         return;
     }
     let ws = tempfile::tempdir().unwrap();
@@ -151,8 +123,7 @@ fn docker_run_exposes_a_loopback_service() {
         let _ = child.kill();
     }
     assert!(ended, "sandport run did not end with its process");
-    assert!(wait_until(Duration::from_secs(10), || containers_of(
-        &format!("e{m}")
-    )
-    .is_empty()));
+    assert!(wait_until(Duration::from_secs(10), || {
+        docker_containers_of(&format!("e{m}")).is_empty()
+    }));
 }

@@ -351,55 +351,16 @@ fn on_expose_open_browser_and_silent() {
     assert!(lsp.server_requests("window/showMessageRequest").is_empty());
 }
 
-/// A minimal RFC 6455 echo server (python has no WebSocket library here):
-/// handshake, then for each masked text frame from the client an unmasked
-/// `Echo: …` frame back.
-const WS_SERVER: &str = r#"
-import base64, hashlib, socket, sys, threading
-GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-def recv_exact(c, n):
-    b = b""
-    while len(b) < n:
-        d = c.recv(n - len(b))
-        if not d: raise EOFError
-        b += d
-    return b
-def serve(c):
-    try:
-        head = b""
-        while b"\r\n\r\n" not in head:
-            d = c.recv(4096)
-            if not d: return
-            head += d
-        key = [l.split(b":", 1)[1].strip() for l in head.split(b"\r\n") if l.lower().startswith(b"sec-websocket-key:")][0]
-        acc = base64.b64encode(hashlib.sha1(key + GUID.encode()).digest())
-        c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + acc + b"\r\n\r\n")
-        while True:
-            b0, b1 = recv_exact(c, 2)
-            n = b1 & 0x7f
-            if n == 126: n = int.from_bytes(recv_exact(c, 2), "big")
-            mask = recv_exact(c, 4) if b1 & 0x80 else b"\0\0\0\0"
-            data = bytes(x ^ mask[i % 4] for i, x in enumerate(recv_exact(c, n)))
-            if b0 & 0x0f == 8: return
-            out = b"Echo: " + data
-            c.sendall(bytes([0x81, len(out)]) + out)
-    except EOFError:
-        pass
-    finally:
-        c.close()
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
-print("WebSocket server listening on port", sys.argv[1], flush=True)
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=serve, args=(c,), daemon=True).start()
-"#;
-
 #[test]
 fn websocket_server_through_the_preview_url() {
     use std::io::{Read, Write};
     let (d, lsp) = start(json!({"onExpose": "silent"}));
-    std::fs::write(d.path().join("ws_server.py"), WS_SERVER).unwrap();
+    // The seed's WebSocket echo server ("Echo: {message}").
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/ws_echo.py"),
+        d.path().join("ws_server.py"),
+    )
+    .unwrap();
     let port = sys::free_port();
     let p = lsp.ok(
         "sandport.startProcess",

@@ -294,21 +294,7 @@ impl Engine {
     }
 
     pub async fn kill_all(&self) -> usize {
-        let running: Vec<Arc<Proc>> = self
-            .inner
-            .procs
-            .lock()
-            .unwrap()
-            .values()
-            .filter(|p| p.is_running())
-            .cloned()
-            .collect();
-        let n = running.len();
-        let kills = running
-            .iter()
-            .map(|p| kill_proc(p, libc::SIGTERM, Duration::from_millis(5000)));
-        futures_util::future::join_all(kills).await;
-        n
+        self.kill_running(Duration::from_millis(5000)).await
     }
 
     // ---- logs -----------------------------------------------------------
@@ -488,9 +474,8 @@ impl Engine {
 
     // ---- lifecycle ----------------------------------------------------
 
-    /// Stop everything: every process group (SIGTERM, then SIGKILL after a
-    /// short grace), then the backend.
-    pub async fn shutdown(&self, grace: Duration) {
+    /// SIGTERM every running process (all at once), SIGKILL after `grace`.
+    async fn kill_running(&self, grace: Duration) -> usize {
         let running: Vec<Arc<Proc>> = self
             .inner
             .procs
@@ -502,6 +487,13 @@ impl Engine {
             .collect();
         let kills = running.iter().map(|p| kill_proc(p, libc::SIGTERM, grace));
         futures_util::future::join_all(kills).await;
+        running.len()
+    }
+
+    /// Stop everything: every process group (SIGTERM, then SIGKILL after a
+    /// short grace), then the backend.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.kill_running(grace).await;
         self.inner.backend.shutdown().await;
     }
 }
