@@ -22,9 +22,15 @@ struct DockerSandbox {
 }
 
 async fn docker_sandbox() -> DockerSandbox {
+    docker_sandbox_with(true).await
+}
+
+async fn docker_sandbox_with(tcp_relay: bool) -> DockerSandbox {
     let dir = tempfile::tempdir().unwrap();
     let id = format!("d{}", marker());
-    let backend = DockerBackend::new(docker_options(&id), dir.path())
+    let mut opts = docker_options(&id);
+    opts.tcp_relay = tcp_relay;
+    let backend = DockerBackend::new(opts, dir.path())
         .await
         .expect("docker backend");
     let engine = Engine::new(EngineConfig::new(dir.path()), Arc::new(backend)).unwrap();
@@ -67,10 +73,21 @@ async fn gateway(engine: &Engine) -> Gateway {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn loopback_only_services_are_reachable_through_preview_urls() {
+    loopback_only_services(true).await
+}
+
+/// The same through `docker exec` alone: what remote engines and Docker
+/// Desktop use, where the container's address is out of reach.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_only_services_are_reachable_through_exec_relays() {
+    loopback_only_services(false).await
+}
+
+async fn loopback_only_services(tcp_relay: bool) {
     if !docker_ready() {
         return;
     }
-    let sb = docker_sandbox().await;
+    let sb = docker_sandbox_with(tcp_relay).await;
     std::fs::write(sb.dir.path().join("index.html"), "from the container").unwrap();
     std::fs::copy(
         concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/ws_echo.py"),

@@ -76,6 +76,7 @@ pub fn main(args: &[String]) -> i32 {
             0
         }
         ["lifeline"] => lifeline(),
+        ["relay", token] => relay(token),
         _ => {
             eprintln!("sandport agent: unknown subcommand {a:?}");
             2
@@ -200,4 +201,77 @@ fn lifeline() -> i32 {
     // SAFETY: SIGTERM to the container's init (our agent), which handles it.
     unsafe { libc::kill(1, libc::SIGTERM) };
     0
+}
+
+/// A TCP relay for engines on this machine: listens on an ephemeral port of
+/// the container's own address; each connection names `TOKEN PORT` on its
+/// first line, gets `+` (connected to 127.0.0.1:PORT inside) or `-`, then
+/// carries the bytes. The same job as `connect`, without an exec per
+/// connection and without dockerd copying every byte.
+fn relay(token: &str) -> i32 {
+    let listener = match std::net::TcpListener::bind(("0.0.0.0", 0)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{MARK}error={e}");
+            return 1;
+        }
+    };
+    let port = listener.local_addr().map(|a| a.port()).unwrap_or(0);
+    eprintln!("{MARK}relay={port}");
+    let token = token.as_bytes().to_vec();
+    for conn in listener.incoming() {
+        let Ok(conn) = conn else { continue };
+        let token = token.clone();
+        std::thread::spawn(move || relay_one(conn, &token));
+    }
+    0
+}
+
+fn relay_one(mut c: TcpStream, token: &[u8]) {
+    let _ = c.set_nodelay(true);
+    let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut head = Vec::with_capacity(64);
+    let mut b = [0u8; 1];
+    while head.len() < 128 {
+        match c.read(&mut b) {
+            Ok(1) if b[0] == b'\n' => break,
+            Ok(1) => head.push(b[0]),
+            _ => return,
+        }
+    }
+    let line = String::from_utf8_lossy(&head);
+    let Some((t, port)) = line.split_once(' ') else {
+        return;
+    };
+    // Compared in full whatever the first difference, as the gateway does.
+    let same =
+        t.len() == token.len() && t.bytes().zip(token).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0;
+    let Ok(port) = port.trim().parse::<u16>() else {
+        return;
+    };
+    if !same {
+        return;
+    }
+    let _ = c.set_read_timeout(None);
+    let up = TcpStream::connect(("127.0.0.1", port)).or_else(|_| TcpStream::connect(("::1", port)));
+    let Ok(up) = up else {
+        let _ = c.write_all(b"-");
+        return;
+    };
+    let _ = up.set_nodelay(true);
+    if c.write_all(b"+").is_err() {
+        return;
+    }
+    let (mut c2, mut up2) = match (c.try_clone(), up.try_clone()) {
+        (Ok(a), Ok(b)) => (a, b),
+        _ => return,
+    };
+    let t = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c2, &mut up2);
+        let _ = up2.shutdown(Shutdown::Write);
+    });
+    let (mut up, mut c) = (up, c);
+    let _ = std::io::copy(&mut up, &mut c);
+    let _ = c.shutdown(Shutdown::Write);
+    let _ = t.join();
 }

@@ -64,6 +64,10 @@ pub struct DockerOptions {
     /// Remove the container when the session ends (else leave it stopped,
     /// for inspection, until the next start cleans it).
     pub remove_on_exit: bool,
+    /// With a local engine, reach ports through the agent's TCP relay at the
+    /// container's address when it answers (else, and for remote engines,
+    /// every connection is a `docker exec`).
+    pub tcp_relay: bool,
 }
 
 impl DockerOptions {
@@ -77,6 +81,7 @@ impl DockerOptions {
             memory_bytes: None,
             nano_cpus: None,
             remove_on_exit: true,
+            tcp_relay: true,
         }
     }
 }
@@ -98,6 +103,11 @@ pub struct DockerBackend {
 struct Live {
     id: String,
     lifeline: Pin<Box<dyn AsyncWrite + Send>>,
+    /// The agent's TCP relay at the container's address and its token, when
+    /// this machine reaches it (a local engine); else every connection is an
+    /// exec.
+    fast: Option<(std::net::SocketAddr, String)>,
+    _relay: Option<LogStream>,
     events: tokio::task::JoinHandle<()>,
     gone: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -351,12 +361,70 @@ impl DockerBackend {
         let (lifeline, _out) = self
             .exec_attached(&id, &["lifeline"], true, None, None)
             .await?;
+        let (fast, relay) = if self.local_engine && self.opts.tcp_relay {
+            self.start_relay(&id).await
+        } else {
+            (None, None)
+        };
         Ok(Live {
             id,
             lifeline,
+            fast,
+            _relay: relay,
             events,
             gone,
         })
+    }
+
+    /// Start the agent's relay and check that this machine reaches it at the
+    /// container's address. Any failure leaves the exec path alone in use.
+    async fn start_relay(
+        &self,
+        id: &str,
+    ) -> (Option<(std::net::SocketAddr, String)>, Option<LogStream>) {
+        let token = crate::engine::random_string(32);
+        let Ok((_in, mut out)) = self
+            .exec_attached(id, &["relay", &token], false, None, None)
+            .await
+        else {
+            return (None, None);
+        };
+        let port = match tokio::time::timeout(Duration::from_secs(5), agent_status(&mut out)).await
+        {
+            Ok(Some((line, _, _))) => line
+                .strip_prefix("relay=")
+                .and_then(|p| p.parse::<u16>().ok()),
+            _ => None,
+        };
+        let Some(port) = port else {
+            return (None, Some(out));
+        };
+        let ip = match self.docker.inspect_container(id, None).await {
+            Ok(c) => c
+                .network_settings
+                .and_then(|n| n.networks)
+                .and_then(|nets| {
+                    nets.values()
+                        .filter_map(|n| n.ip_address.clone())
+                        .find(|ip| !ip.is_empty())
+                }),
+            Err(_) => None,
+        };
+        let Some(addr) = ip
+            .and_then(|ip| ip.parse::<std::net::IpAddr>().ok())
+            .map(|ip| std::net::SocketAddr::new(ip, port))
+        else {
+            return (None, Some(out));
+        };
+        let reachable =
+            tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr))
+                .await
+                .is_ok_and(|r| r.is_ok());
+        (reachable.then_some((addr, token)), Some(out))
+    }
+
+    async fn fast_path(&self) -> Option<(std::net::SocketAddr, String)> {
+        self.live.lock().await.as_ref().and_then(|l| l.fast.clone())
     }
 
     async fn upload_agent(&self, id: &str) -> Result<()> {
@@ -822,6 +890,28 @@ impl Backend for DockerBackend {
             .container_id()
             .await
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::NotConnected, e.to_string()))?;
+        if let Some((addr, token)) = self.fast_path().await {
+            use tokio::io::AsyncReadExt;
+            let relayed = async {
+                let mut s = tokio::net::TcpStream::connect(addr).await?;
+                s.set_nodelay(true)?;
+                s.write_all(format!("{token} {port}\n").as_bytes()).await?;
+                let mut b = [0u8; 1];
+                s.read_exact(&mut b).await?;
+                Ok::<_, std::io::Error>((s, b[0]))
+            };
+            match tokio::time::timeout(Duration::from_secs(5), relayed).await {
+                Ok(Ok((s, b'+'))) => return Ok(Box::new(s)),
+                Ok(Ok(_)) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::ConnectionRefused,
+                        format!("nothing accepts on port {port} in the container"),
+                    ))
+                }
+                // The relay is unreachable after all: the exec path below.
+                _ => {}
+            }
+        }
         let (input, mut output) = self
             .exec_attached(
                 &container,
