@@ -11,7 +11,6 @@ import {
   ShowMessageRequest,
   ShowMessageRequestParams,
   State,
-  TransportKind,
 } from 'vscode-languageclient/node';
 import { RESTART_KEYS, serverSettings } from './config';
 import { LogChannels } from './logs';
@@ -64,6 +63,10 @@ export class Sandport implements vscode.Disposable {
   readonly onDidChange = this.changed.event;
   private disposables: vscode.Disposable[] = [];
   private starting: Promise<void> | undefined;
+  /** Settings the running server started with / was last sent (JSON). */
+  private startedSettings: string | undefined;
+  private sentSettings: string | undefined;
+  private restartNoticeFor = '';
 
   constructor() {
     this.output = vscode.window.createOutputChannel('Sandport Server', { log: true });
@@ -113,13 +116,21 @@ export class Sandport implements vscode.Disposable {
     }
     this.serverPath = found.path;
     this.setState('starting');
-    const run = { command: found.path, args: ['lsp'], transport: TransportKind.stdio };
+    // No `transport`: with TransportKind.stdio the client would append --stdio.
+    const run = { command: found.path, args: ['lsp'] };
     const serverOptions: ServerOptions = { run, debug: run };
     const clientOptions: LanguageClientOptions = {
       documentSelector: [{ scheme: 'file' }],
       workspaceFolder: folder,
       outputChannel: this.output,
-      initializationOptions: () => serverSettings(folder?.uri),
+      initializationOptions: () => {
+        const settings = serverSettings();
+        this.startedSettings = this.sentSettings = JSON.stringify(settings);
+        this.restartNoticeFor = '';
+        return settings;
+      },
+      // Reported once, by start() below (with buttons), not by the client.
+      initializationFailedHandler: () => false,
       // Settings are sent by configChanged() (without the extension's own
       // `server.path`, which the server would warn about).
       synchronize: {},
@@ -204,33 +215,51 @@ export class Sandport implements vscode.Disposable {
     }
   }
 
+  /**
+   * Settings changed. VS Code also fires this when the extension's own
+   * configuration is registered (every key "changes"): only real changes
+   * count, compared with what the running server was given.
+   */
   private configChanged(e: vscode.ConfigurationChangeEvent): void {
     if (!e.affectsConfiguration('sandport')) {
       return;
     }
-    if (e.affectsConfiguration('sandport.server.path')) {
-      void this.restart();
-      return;
+    if (e.affectsConfiguration('sandport.server.path') && this.state !== 'starting') {
+      const folder = vscode.workspace.workspaceFolders?.[0];
+      const setting = vscode.workspace.getConfiguration('sandport').get<string>('server.path');
+      const found = findServer(setting, process.env, folder?.uri.fsPath);
+      const now = isFound(found) ? found.path : undefined;
+      if (now !== this.serverPath || this.state === 'missing') {
+        void this.restart();
+        return;
+      }
     }
     const c = this.client;
-    if (c && this.state === 'running') {
-      const folder = vscode.workspace.workspaceFolders?.[0];
-      void c.sendNotification(DidChangeConfigurationNotification.type, {
-        settings: { sandport: serverSettings(folder?.uri) },
-      });
-      const needs = RESTART_KEYS.filter((k) => e.affectsConfiguration(`sandport.${k}`));
-      if (needs.length) {
-        void this.notify('info', `Sandport: ${needs.join(', ')} changed; restart the server to apply.`, ['Restart Server']).then(
-          (a) => {
-            if (a === 'Restart Server') {
-              void this.restart();
-            }
-          },
-        );
-      }
-      // The server answers with its own warnings for what it cannot apply.
-      setTimeout(() => void this.refreshInfo(), 300);
+    if (!c || this.state !== 'running') {
+      return;
     }
+    const settings = serverSettings();
+    const json = JSON.stringify(settings);
+    if (json === this.sentSettings) {
+      return;
+    }
+    const before = JSON.parse(this.startedSettings || '{}') as Record<string, unknown>;
+    this.sentSettings = json;
+    void c.sendNotification(DidChangeConfigurationNotification.type, { settings: { sandport: settings } });
+    const get = (o: Record<string, unknown>, k: string) =>
+      JSON.stringify(k.split('.').reduce<unknown>((v, p) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[p] : undefined), o));
+    const needs = RESTART_KEYS.filter((k) => get(before, k) !== get(settings, k));
+    const key = needs.join(',');
+    if (needs.length && key !== this.restartNoticeFor) {
+      this.restartNoticeFor = key;
+      void this.notify('info', `Sandport: ${needs.join(', ')} changed; restart the server to apply.`, ['Restart Server']).then((a) => {
+        if (a === 'Restart Server') {
+          void this.restart();
+        }
+      });
+    }
+    // The server answers with its own warnings for what it cannot apply.
+    setTimeout(() => void this.refreshInfo(), 300);
   }
 
   // ---------------------------------------------------------------- requests

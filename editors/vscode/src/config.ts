@@ -44,8 +44,8 @@ function setPath(obj: Record<string, unknown>, dotted: string, value: unknown): 
  * so the server applies its own defaults. `server.path` is the extension's
  * own and is never sent.
  */
-export function serverSettings(scope?: vscode.ConfigurationScope): Record<string, unknown> {
-  const c = vscode.workspace.getConfiguration('sandport', scope);
+export function serverSettings(): Record<string, unknown> {
+  const c = vscode.workspace.getConfiguration('sandport');
   const out: Record<string, unknown> = {};
   for (const k of STRING_KEYS) {
     const v = c.get<unknown>(k);

@@ -19,6 +19,8 @@ class ProcessLog {
   /** Bytes appended to the channel since it was created or last trimmed. */
   written = 0;
   totalBytes = 0;
+  /** Bytes the server dropped before it could send them (its buffer bound). */
+  serverDropped = 0;
   trims = 0;
   constructor(public readonly processId: string, public name: string) {}
 }
@@ -79,6 +81,7 @@ export class LogChannels implements vscode.Disposable {
     const l = this.entry(n.processId);
     let text = n.text;
     if (n.dropped) {
+      l.serverDropped += n.dropped;
       text = `[sandport: ${n.dropped} bytes of older output were dropped by the server]\n` + text;
     }
     l.totalBytes += n.text.length;
@@ -167,9 +170,9 @@ export class LogChannels implements vscode.Disposable {
   channelName(processId: string): string | undefined {
     return this.logs.get(processId)?.channel?.name;
   }
-  stats(processId: string): { totalBytes: number; written: number; trims: number } | undefined {
+  stats(processId: string): { totalBytes: number; serverDropped: number; written: number; trims: number } | undefined {
     const l = this.logs.get(processId);
-    return l && { totalBytes: l.totalBytes, written: l.written, trims: l.trims };
+    return l && { totalBytes: l.totalBytes, serverDropped: l.serverDropped, written: l.written, trims: l.trims };
   }
 
   clear(): void {

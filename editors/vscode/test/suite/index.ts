@@ -174,7 +174,9 @@ export async function run(): Promise<void> {
 
   let doc!: vscode.TextDocument;
   test('code lens "Expose PORT" on a document naming the port', async () => {
-    doc = await vscode.workspace.openTextDocument({ language: 'javascript', content: `const server = { port: ${PORT} };\n` });
+    const file = path.join(root, 'app.js');
+    fs.writeFileSync(file, `const server = { port: ${PORT} };\n`);
+    doc = await vscode.workspace.openTextDocument(vscode.Uri.file(file));
     await vscode.window.showTextDocument(doc);
     const lens = await until('an Expose lens', async () => (await codeLenses(doc)).find((l) => l.command?.title === `Expose ${PORT}`), 15000, 500);
     assert(lens.command!.command === 'sandport.exposePort', `lens command ${lens.command!.command}`);
@@ -264,7 +266,10 @@ export async function run(): Promise<void> {
       last = now;
     }, 20);
     try {
-      await until('all output seen', () => (api.sandport.logs.stats(p.id)?.totalBytes || 0) >= 8000000, 60000, 200);
+      await until('all output seen or reported dropped', () => {
+        const st = api.sandport.logs.stats(p.id);
+        return st && st.totalBytes + st.serverDropped >= 8000000;
+      }, 60000, 200);
     } finally {
       clearInterval(timer);
     }
