@@ -86,7 +86,7 @@ async function pickProcess(sp: Sandport, placeHolder: string, runningOnly: boole
     detail: p.command,
     process: p,
   }));
-  const picked = await vscode.window.showQuickPick(items, { placeHolder, matchOnDetail: true });
+  const picked = await vscode.window.showQuickPick(items, { title: `Sandport: ${placeHolder}`, placeHolder, matchOnDetail: true });
   return picked?.process;
 }
 
@@ -105,7 +105,7 @@ async function pickExposed(sp: Sandport, placeHolder: string): Promise<ExposedPo
     return sp.ports[0];
   }
   const items: PItem[] = sp.ports.map((x) => ({ label: portLabel(x), description: x.url, exposed: x }));
-  return (await vscode.window.showQuickPick(items, { placeHolder }))?.exposed;
+  return (await vscode.window.showQuickPick(items, { title: `Sandport: ${placeHolder}`, placeHolder }))?.exposed;
 }
 
 /** A quick pick that also accepts what was typed. */
@@ -229,7 +229,7 @@ export function registerCommands(ctx: vscode.ExtensionContext, sp: Sandport): vo
       return;
     }
     const items: PItem[] = running.map((p) => ({ label: processLabel(p), description: `pid ${p.pid ?? '?'}`, detail: p.command, process: p, picked: true }));
-    const picked = await vscode.window.showQuickPick(items, { canPickMany: true, placeHolder: 'Processes to stop (all are selected)' });
+    const picked = await vscode.window.showQuickPick(items, { title: 'Sandport: Processes to stop', canPickMany: true, placeHolder: 'All running processes are selected' });
     if (!picked || picked.length === 0) {
       return;
     }

@@ -78,6 +78,7 @@ async function extensionHostSuite() {
   const lines = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [];
   for (const r of lines) {
     if (r.done) continue;
+    if (r.note) { console.log(`# ${r.note}`); continue; }
     if (r.ok) ok(`ext host: ${r.name}`, r.ms);
     else notOk(`ext host: ${r.name}`, r.error);
   }
@@ -135,8 +136,10 @@ async function ui() {
   }
 
   /** Type into the open quick input (a pick or an input box) and press Enter. */
-  async function answer(text, { clear = true, waitRow } = {}) {
+  async function answer(text, { clear = true, waitRow, waitText } = {}) {
     await quickInput.waitFor({ state: 'visible', timeout: 10000 });
+    // the previous step's widget may still be up: wait for this one's text
+    if (waitText) await page.locator('.quick-input-widget', { hasText: waitText }).waitFor({ state: 'visible', timeout: 10000 });
     if (clear) await quickInputField.fill('');
     if (text) await page.keyboard.type(text, { delay: 5 });
     if (waitRow) await page.locator('.quick-input-list .monaco-list-row', { hasText: waitRow }).first().waitFor({ state: 'visible', timeout: 10000 });
@@ -144,7 +147,15 @@ async function ui() {
     await page.keyboard.press('Enter');
   }
 
-  const treeRows = () => page.locator('.pane-body .monaco-list-row').allInnerTexts();
+  const sandportPane = page.locator('.pane', { has: page.locator('.pane-header', { hasText: /sandport/i }) });
+  const treeRows = () => sandportPane.locator('.pane-body .monaco-list-row').allInnerTexts();
+  /** Show and expand the Sandport view (its header in the Explorer). */
+  async function showView() {
+    await palette('View: Show Explorer');
+    const header = page.locator('.pane-header', { hasText: /sandport/i }).first();
+    await header.waitFor({ state: 'visible', timeout: 10000 });
+    if ((await header.getAttribute('aria-expanded')) !== 'true') await header.click();
+  }
   const untilTree = async (what, pred, ms = 20000) => {
     const end = Date.now() + ms;
     let rows = [];
@@ -170,11 +181,11 @@ async function ui() {
   await step('"Sandport: Start Process" runs python3 -m http.server', async () => {
     await palette('Sandport: Start Process');
     await answer(`python3 -m http.server ${PORT_B} --bind 127.0.0.1`, { waitRow: 'run this command' });
-    await answer('web'); // the name
+    await answer('web', { waitText: 'used for its log panel' }); // the name
   });
 
   await step('the Sandport view shows the running process with its pid', async () => {
-    await palette('Sandport: Focus on Sandport View');
+    await showView();
     await untilTree('web process', (t) => /web\s*\n?\s*pid \d+/.test(t));
   });
 
@@ -193,7 +204,7 @@ async function ui() {
       }
     }
     await page.keyboard.press('Enter'); // the port in use (first row)
-    await answer('web-server'); // name
+    await answer('web-server', { waitText: 'shown with the URL' }); // name
     await answer('', { clear: false, waitRow: 'No expiry' }); // TTL
     const toast = page.locator('.notification-toast .notification-list-item', { hasText: 'is live at' }).first();
     await toast.waitFor({ state: 'visible', timeout: 15000 });
@@ -241,10 +252,10 @@ async function ui() {
 
   await step('"Sandport: Show Logs" opens the process\'s Output channel with its log lines', async () => {
     await palette('Sandport: Show Logs');
-    await answer('web', { waitRow: 'web' });
+    await answer('web', { waitText: 'Show the logs of', waitRow: 'web' });
     const end = Date.now() + 15000;
     for (;;) {
-      const text = await page.evaluate(() => document.querySelector('.part.panel .monaco-editor .view-lines')?.innerText || '');
+      const text = (await page.evaluate(() => document.querySelector('.part.panel .monaco-editor .view-lines')?.innerText || '')).replace(/\u00a0/g, ' ');
       if (text.includes('GET / HTTP/1.1')) break;
       if (Date.now() > end) throw new Error(`output: ${text.slice(0, 300)}`);
       await sleep(300);
@@ -279,7 +290,7 @@ async function ui() {
 
   await step('"Sandport: Stop All Processes" stops the server (killed in the view)', async () => {
     await palette('Sandport: Stop All Processes');
-    await answer('', { clear: false, waitRow: 'web' });
+    await answer('', { clear: false, waitText: 'Processes to stop', waitRow: 'web' });
     await untilTree('killed', (t) => /web\s*\n?\s*killed/.test(t));
     await page.screenshot({ path: path.join(shots, 'stopped.png') });
   });
