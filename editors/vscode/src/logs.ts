@@ -10,6 +10,20 @@ export const PENDING_MAX_BYTES = 512 * 1024;
 /** Flushes to the Output channels at most this often. */
 export const FLUSH_MS = 150;
 
+export interface LogStats {
+  /** Text received from the server. */
+  totalBytes: number;
+  /** Bytes the server reported dropped (its own bound). */
+  serverDropped: number;
+  /** Text appended to the channel, in all. */
+  appended: number;
+  /** Text skipped because it came faster than the flushes. */
+  skipped: number;
+  /** What the channel holds now. */
+  written: number;
+  trims: number;
+}
+
 class ProcessLog {
   channel: vscode.OutputChannel | undefined;
   /** The last KEEP_BYTES of text (whole lines). */
@@ -21,6 +35,9 @@ class ProcessLog {
   totalBytes = 0;
   /** Bytes the server dropped before it could send them (its buffer bound). */
   serverDropped = 0;
+  /** Bytes appended to the channel in all / skipped between two flushes. */
+  appended = 0;
+  skipped = 0;
   trims = 0;
   constructor(public readonly processId: string, public name: string) {}
 }
@@ -90,6 +107,7 @@ export class LogChannels implements vscode.Disposable {
       const k = keepTail(l.pending, PENDING_MAX_BYTES);
       l.pending = k.text;
       l.pendingDropped += k.dropped;
+      l.skipped += k.dropped;
     }
     this.ensureChannel(l);
     this.schedule();
@@ -126,6 +144,7 @@ export class LogChannels implements vscode.Disposable {
       l.pendingDropped = 0;
       l.tail = keepTail(l.tail + text, KEEP_BYTES).text;
       const ch = this.ensureChannel(l);
+      l.appended += text.length;
       if (l.written + text.length > CHANNEL_MAX_BYTES) {
         l.trims++;
         const shown = `[sandport: older output trimmed; the full log is in "Sandport: Show Logs" → getLogs]\n` + l.tail;
@@ -170,9 +189,9 @@ export class LogChannels implements vscode.Disposable {
   channelName(processId: string): string | undefined {
     return this.logs.get(processId)?.channel?.name;
   }
-  stats(processId: string): { totalBytes: number; serverDropped: number; written: number; trims: number } | undefined {
+  stats(processId: string): LogStats | undefined {
     const l = this.logs.get(processId);
-    return l && { totalBytes: l.totalBytes, serverDropped: l.serverDropped, written: l.written, trims: l.trims };
+    return l && { totalBytes: l.totalBytes, serverDropped: l.serverDropped, appended: l.appended, skipped: l.skipped, written: l.written, trims: l.trims };
   }
 
   clear(): void {

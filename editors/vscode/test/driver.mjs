@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
 
-const { CS_PORT, WS_A, WS_B, EXT_DIR, OUT, GW_B, PORT_B } = process.env;
+const { CS_PORT, WS_A, WS_B, EXT_DIR, OUT, GW_B, PORT_B, WAIT_PORT } = process.env;
 const require = createRequire(path.join(EXT_DIR, '.test-deps', 'package.json'));
 const { chromium } = require('playwright-core');
 
@@ -248,6 +248,44 @@ async function ui() {
     }
     await sleep(500);
     await page.screenshot({ path: path.join(shots, 'simple-browser.png') });
+  });
+
+  await step('the code lens on server.py says "Open preview"; clicking it opens the URL (window/showDocument)', async () => {
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('Control+P');
+    await quickInput.waitFor({ state: 'visible', timeout: 5000 });
+    await page.keyboard.type('server.py', { delay: 10 });
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'server.py' }).first().waitFor({ state: 'visible', timeout: 10000 });
+    await page.keyboard.press('Enter');
+    const lens = page.locator('.codelens-decoration a', { hasText: `Open preview (${PORT_B})` }).first();
+    await lens.waitFor({ state: 'visible', timeout: 20000 });
+    await page.screenshot({ path: path.join(shots, 'code-lens.png') });
+    const popup = context.waitForEvent('page', { timeout: 15000 });
+    await lens.click();
+    // VS Code asks before opening an external site: confirm
+    const open = page.locator('.monaco-dialog-box .monaco-button', { hasText: /^Open$/ }).first();
+    await open.click({ timeout: 5000 }).catch(() => {});
+    const p = await popup;
+    await p.waitForURL((u) => u.href.startsWith(url), { timeout: 10000 }).catch(() => {});
+    const h1 = await p.locator('h1').innerText({ timeout: 10000 }).catch((e) => `(${e.message.split('\n')[0]}; url ${p.url()})`);
+    await p.close();
+    if (!h1.includes('Hello from the sandbox')) throw new Error(`opened page: ${h1}`);
+  });
+
+  await step('"Sandport: Wait for Port" shows a cancellable progress; Cancel cancels the request', async () => {
+    await palette('Sandport: Wait for Port');
+    await answer(String(WAIT_PORT), { waitText: 'Port to wait for' });
+    const toast = page.locator('.notification-toast .notification-list-item', { hasText: `waiting for port ${WAIT_PORT}` }).first();
+    await toast.waitFor({ state: 'visible', timeout: 10000 });
+    await sleep(800); // the toast slides in
+    await page.screenshot({ path: path.join(shots, 'wait-for-port.png') });
+    await toast.hover();
+    await toast.locator('.monaco-button', { hasText: 'Cancel' }).click();
+    const end = Date.now() + 10000;
+    while (!(await statusText()).includes(`waiting for port ${WAIT_PORT} cancelled`)) {
+      if (Date.now() > end) throw new Error(`status bar: ${await statusText()}`);
+      await sleep(200);
+    }
   });
 
   await step('"Sandport: Show Logs" opens the process\'s Output channel with its log lines', async () => {

@@ -115,7 +115,7 @@ CS="$DEPS/node_modules/code-server/out/node/entry.js"
 
 # ---- a VS Code profile and two workspaces
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-CS_PORT=$(free_port); GW_A=$(free_port); GW_B=$(free_port); PORT_A=$(free_port); PORT_B=$(free_port)
+CS_PORT=$(free_port); GW_A=$(free_port); GW_B=$(free_port); PORT_A=$(free_port); PORT_B=$(free_port); WAIT_PORT=$(free_port)
 mkdir -p "$TMP/user/User" "$TMP/exts" "$TMP/ws-a/.vscode" "$TMP/ws-b/.vscode"
 cat > "$TMP/config.yaml" <<YAML
 bind-addr: 127.0.0.1:$CS_PORT
@@ -175,7 +175,7 @@ fi
 echo "ok - code-server up ($(( $(date +%s) - t_cs )) s)"; steps_passed=$((steps_passed + 1))
 
 # ---- the tests (bounded: the driver has its own limits; this is the last resort)
-export CS_PORT WS_A="$TMP/ws-a" WS_B="$TMP/ws-b" EXT_DIR="$EXT" OUT GW_B PORT_B
+export CS_PORT WS_A="$TMP/ws-a" WS_B="$TMP/ws-b" EXT_DIR="$EXT" OUT GW_B PORT_B WAIT_PORT
 timeout -k 5 480 node "$EXT/test/driver.mjs"
 rc=$?
 read -r dp df < "$OUT/driver-counts" 2>/dev/null || { dp=0; df=1; echo "not ok - the driver ended (rc $rc) without results"; }
