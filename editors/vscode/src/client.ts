@@ -8,11 +8,12 @@ import {
   MessageActionItem,
   ResponseError,
   ServerOptions,
+  ShowMessageNotification,
   ShowMessageRequest,
   ShowMessageRequestParams,
   State,
 } from 'vscode-languageclient/node';
-import { RESTART_KEYS, serverSettings } from './config';
+import { serverSettings } from './config';
 import { LogChannels } from './logs';
 import { findServer, isFound } from './serverPath';
 import { ErrorData, ExposedPort, LogNotification, Process, SandboxInfo, portLabel, processLabel } from './types';
@@ -63,10 +64,8 @@ export class Sandport implements vscode.Disposable {
   readonly onDidChange = this.changed.event;
   private disposables: vscode.Disposable[] = [];
   private starting: Promise<void> | undefined;
-  /** Settings the running server started with / was last sent (JSON). */
-  private startedSettings: string | undefined;
+  /** The settings the server was last given (JSON). */
   private sentSettings: string | undefined;
-  private restartNoticeFor = '';
 
   constructor() {
     this.output = vscode.window.createOutputChannel('Sandport Server', { log: true });
@@ -125,8 +124,7 @@ export class Sandport implements vscode.Disposable {
       outputChannel: this.output,
       initializationOptions: () => {
         const settings = serverSettings();
-        this.startedSettings = this.sentSettings = JSON.stringify(settings);
-        this.restartNoticeFor = '';
+        this.sentSettings = JSON.stringify(settings);
         return settings;
       },
       // Reported once, by start() below (with buttons), not by the client.
@@ -146,6 +144,17 @@ export class Sandport implements vscode.Disposable {
     // The server asks this when a port is exposed (onExpose: notify); this
     // extension shows its own message with its own buttons instead.
     client.onRequest(ShowMessageRequest.type, (params) => this.showMessageRequest(params));
+    // The server's messages; the one saying a setting needs a restart gets
+    // a button for it.
+    client.onNotification(ShowMessageNotification.type, (params) => {
+      const kind = params.type === 1 ? 'error' : params.type === 2 ? 'warning' : 'info';
+      const restart = /restart the (language )?server/i.test(params.message);
+      void this.notify(kind, params.message, restart ? ['Restart Server'] : []).then((a) => {
+        if (a === 'Restart Server') {
+          void this.restart();
+        }
+      });
+    });
     client.onDidChangeState((e) => {
       if (this.client !== client) {
         return;
@@ -243,21 +252,8 @@ export class Sandport implements vscode.Disposable {
     if (json === this.sentSettings) {
       return;
     }
-    const before = JSON.parse(this.startedSettings || '{}') as Record<string, unknown>;
     this.sentSettings = json;
     void c.sendNotification(DidChangeConfigurationNotification.type, { settings: { sandport: settings } });
-    const get = (o: Record<string, unknown>, k: string) =>
-      JSON.stringify(k.split('.').reduce<unknown>((v, p) => (v && typeof v === 'object' ? (v as Record<string, unknown>)[p] : undefined), o));
-    const needs = RESTART_KEYS.filter((k) => get(before, k) !== get(settings, k));
-    const key = needs.join(',');
-    if (needs.length && key !== this.restartNoticeFor) {
-      this.restartNoticeFor = key;
-      void this.notify('info', `Sandport: ${needs.join(', ')} changed; restart the server to apply.`, ['Restart Server']).then((a) => {
-        if (a === 'Restart Server') {
-          void this.restart();
-        }
-      });
-    }
     // The server answers with its own warnings for what it cannot apply.
     setTimeout(() => void this.refreshInfo(), 300);
   }

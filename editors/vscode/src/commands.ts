@@ -284,7 +284,8 @@ export function registerCommands(ctx: vscode.ExtensionContext, sp: Sandport): vo
     if (!p) {
       return;
     }
-    const pattern = await vscode.window.showInputBox({
+    const givenPattern = (arg as { pattern?: string } | undefined)?.pattern;
+    const pattern = givenPattern || await vscode.window.showInputBox({
       title: 'Sandport: Wait for Log',
       prompt: `Text to wait for in the output of ${processLabel(p)} (/regex/flags for a regular expression)`,
     });

@@ -15,16 +15,6 @@ const STRING_KEYS = [
   'onExpose',
 ] as const;
 
-/** Settings whose change needs a restart of the server. */
-export const RESTART_KEYS = [
-  'backend',
-  'docker.image',
-  'docker.host',
-  'docker.mounts',
-  'gateway.listen',
-  'gateway.tls.cert',
-  'gateway.tls.key',
-];
 
 function setPath(obj: Record<string, unknown>, dotted: string, value: unknown): void {
   const parts = dotted.split('.');

@@ -204,6 +204,21 @@ export async function run(): Promise<void> {
     await vscode.commands.executeCommand('sandport.ui.showLogs', { processId: web.id });
   });
 
+  test('Wait for Log finds a line already printed (progress notification)', async () => {
+    const r = await withTimeout(
+      vscode.commands.executeCommand<{ line: string; stream: string }>('sandport.ui.waitForLog', { processId: web.id, pattern: '"GET / HTTP/1.1"' }),
+      15000,
+      'waitForLog',
+    );
+    assert(r && r.line.includes('"GET / HTTP/1.1" 200'), `result ${JSON.stringify(r)}`);
+  });
+
+  test('Run Command (exec) runs in the workspace and returns its output', async () => {
+    const r = await vscode.commands.executeCommand<{ exitCode: number; stdout: string }>('sandport.ui.exec', { command: 'echo hello-exec; pwd' });
+    assert(r && r.exitCode === 0, `result ${JSON.stringify(r)}`);
+    assert(r.stdout === `hello-exec\n${fs.realpathSync(root)}\n` || r.stdout === `hello-exec\n${root}\n`, `stdout ${JSON.stringify(r.stdout)}`);
+  });
+
   test('the tree shows the exposed port with its URL; the status bar counts', async () => {
     await until('port in the tree', () => treeRows(api).some((r) => r.includes(`web-server (${PORT}) | ${exposed.url}`)));
     const text = api.statusBar.item.text;
@@ -285,6 +300,19 @@ export async function run(): Promise<void> {
     assert(maxLag < 1000, `event loop stalled ${maxLag} ms`);
   });
 
+  test('a setting that needs a restart (gateway.listen): the server says so, with a Restart Server button', async () => {
+    const before = api.sandport.shown.length;
+    const orig = wsConfig().inspect<string>('gateway.listen')?.workspaceValue;
+    assert(orig === `127.0.0.1:${cfg.gatewayPort}`, `workspace value ${orig}`);
+    await wsConfig().update('gateway.listen', `127.0.0.1:${cfg.gatewayPort + 1}`, vscode.ConfigurationTarget.Workspace);
+    try {
+      const m = await until('restart message', () => api.sandport.shown.slice(before).find((s) => s.message.includes('gateway.listen')));
+      assert(JSON.stringify(m.actions) === '["Restart Server"]', `actions ${m.actions}: ${m.message}`);
+    } finally {
+      await wsConfig().update('gateway.listen', orig, vscode.ConfigurationTarget.Workspace);
+    }
+  });
+
   test('a missing server binary is reported with an "Open Setting" button, not a stack trace', async () => {
     const before = api.sandport.shown.length;
     await wsConfig().update('server.path', '/nonexistent/sandport', vscode.ConfigurationTarget.Workspace);
@@ -305,6 +333,8 @@ export async function run(): Promise<void> {
     await until('running', () => api.sandport.state === 'running', 30000);
     const list = await api.execute<{ processes: Process[] }>('sandport.listProcesses');
     assert(list.processes.length === 0, `processes ${list.processes.length}`);
+    const info = await api.execute<{ gateway: { listen: string } }>('sandport.info');
+    assert(info.gateway.listen === `127.0.0.1:${cfg.gatewayPort}`, `the new server listens on ${info.gateway.listen}`);
   });
 
   let passed = 0;
