@@ -214,6 +214,8 @@ async function ui() {
     url = m[1];
     const buttons = await toast.locator('.monaco-button').allInnerTexts();
     for (const b of ['Open in Browser', 'Open in Simple Browser', 'Copy URL']) if (!buttons.includes(b)) throw new Error(`buttons: ${buttons}`);
+    await toast.hover(); // keeps it open; let the slide-in animation end
+    await sleep(1000);
     await page.screenshot({ path: path.join(shots, 'expose-notification.png') });
   });
 
@@ -227,6 +229,7 @@ async function ui() {
     await untilTree('exposed port', (t) => t.includes(`web-server (${PORT_B})`) && t.includes(url));
     const s = await statusText();
     if (!/local · 1 · 1/.test(s.replace(/\s+/g, ' '))) throw new Error(`status bar: ${s}`);
+    await sleep(500);
     await page.screenshot({ path: path.join(shots, 'sandport-view.png') });
   });
 
