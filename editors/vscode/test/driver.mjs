@@ -50,6 +50,7 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
 });
 const context = await browser.newContext({ viewport: { width: 1400, height: 860 } });
+await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
 context.setDefaultTimeout(15000);
 
 // ------------------------------------------------------------ (a) ext host
@@ -251,6 +252,43 @@ async function ui() {
     }
     await sleep(500);
     await page.screenshot({ path: path.join(shots, 'simple-browser.png') });
+  });
+
+  /** Expose the port again from the palette (same URL) and return its fresh notification. */
+  async function exposeAgain() {
+    await palette('Sandport: Expose Port');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: String(PORT_B) }).first().waitFor({ state: 'visible', timeout: 10000 });
+    await page.keyboard.press('Enter');
+    await answer('web-server', { waitText: 'shown with the URL' });
+    await answer('', { clear: false, waitRow: 'No expiry' });
+    const toast = page.locator('.notification-toast .notification-list-item', { hasText: `is live at ${url}` }).first();
+    await toast.waitFor({ state: 'visible', timeout: 15000 });
+    await toast.hover();
+    return toast;
+  }
+
+  await step('the notification\'s "Copy URL" puts the URL on the clipboard', async () => {
+    const toast = await exposeAgain();
+    await toast.locator('.monaco-button', { hasText: 'Copy URL' }).click();
+    const end = Date.now() + 10000;
+    let text = '';
+    while (text !== url) {
+      text = await page.evaluate(() => navigator.clipboard.readText()).catch((e) => `(${e.message})`);
+      if (Date.now() > end) throw new Error(`clipboard: ${text}`);
+      await sleep(200);
+    }
+  });
+
+  await step('the notification\'s "Open in Browser" opens the URL in a new tab', async () => {
+    const toast = await exposeAgain();
+    const popup = context.waitForEvent('page', { timeout: 15000 });
+    await toast.locator('.monaco-button', { hasText: 'Open in Browser' }).click();
+    await page.locator('.monaco-dialog-box .monaco-button', { hasText: /^Open$/ }).first().click({ timeout: 5000 }).catch(() => {});
+    const p = await popup;
+    const h1 = await p.locator('h1').innerText({ timeout: 10000 }).catch((e) => `(${e.message.split('\n')[0]}; url ${p.url()})`);
+    const at = p.url();
+    await p.close();
+    if (!h1.includes('Hello from the sandbox') || !at.startsWith(url)) throw new Error(`opened ${at}: ${h1}`);
   });
 
   await step('the code lens on server.py says "Open preview"; clicking it opens the URL (window/showDocument)', async () => {

@@ -97,6 +97,7 @@ if [ ! -f node_modules/.sandport-lock ] || ! cmp -s package-lock.json node_modul
 fi
 step lint npm run lint
 step build npm run build || finish
+step unit-tests npm run -s test:unit
 step package npm run package || finish
 
 # ---- the harness: code-server and playwright-core (its own node_modules)

@@ -225,6 +225,12 @@ export async function run(): Promise<void> {
     assert(text.includes('local') && text.includes('$(play) 1') && text.includes('$(globe) 1'), `status bar: ${text}`);
   });
 
+  test('an expiry (ttlSeconds) shows in the tree', async () => {
+    const x = await vscode.commands.executeCommand<ExposedPort>('sandport.ui.exposePort', { port: PORT, name: 'web-server', ttlSeconds: 600 });
+    assert(x && x.expiresAt && x.url === exposed.url, `re-exposed: ${JSON.stringify(x)}`);
+    await until('expiry in the tree', () => treeRows(api).some((r) => r.includes(`${exposed.url} · expires in 10 min`)));
+  });
+
   test('the lens turns into "Open preview (PORT)"', async () => {
     await until('an Open preview lens', async () => (await codeLenses(doc)).find((l) => l.command?.title === `Open preview (${PORT})`), 15000, 500);
   });
