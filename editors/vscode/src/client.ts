@@ -75,6 +75,12 @@ export class Sandport implements vscode.Disposable {
       this.logs,
       this.changed,
       vscode.workspace.onDidChangeConfiguration((e) => this.configChanged(e)),
+      vscode.workspace.onDidChangeWorkspaceFolders(() => {
+        // The server serves the first folder: start it when one appears.
+        if (!this.client && this.state === 'stopped') {
+          void this.start();
+        }
+      }),
     );
   }
 
@@ -104,9 +110,14 @@ export class Sandport implements vscode.Disposable {
     if (this.client) {
       return;
     }
-    const folder = vscode.workspace.workspaceFolders?.[0];
+    const folder = vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file');
+    if (!folder) {
+      // The sandbox is a folder: without one there is nothing to run in.
+      this.setState('stopped', 'open a folder to use Sandport');
+      return;
+    }
     const setting = vscode.workspace.getConfiguration('sandport').get<string>('server.path');
-    const found = findServer(setting, process.env, folder?.uri.fsPath);
+    const found = findServer(setting, process.env, folder.uri.fsPath);
     if (!isFound(found)) {
       this.serverPath = undefined;
       this.setState('missing', found.message);

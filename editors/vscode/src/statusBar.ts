@@ -36,7 +36,7 @@ export class StatusBar implements vscode.Disposable {
         return;
       case 'stopped':
         it.text = '$(circle-slash) Sandport';
-        it.tooltip = 'The Sandport server is not running';
+        it.tooltip = `The Sandport server is not running${sp.stateDetail ? `: ${sp.stateDetail}` : ''}`;
         return;
     }
     const running = sp.running().length;
