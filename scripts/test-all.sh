@@ -35,6 +35,9 @@ cargo test --workspace --no-fail-fast || status=1
 echo "== Neovim plugin (headless Neovim 0.11 against the real server)"
 bash editors/nvim/run_tests.sh || status=1
 
+echo "== VS Code extension (code-server + headless Chromium against the real server)"
+bash editors/vscode/test/run.sh || status=1
+
 if [ "$docker" = 1 ]; then
   echo "== the engine's and the language server's cases on the docker backend"
   SANDPORT_TEST_BACKEND=docker cargo test --no-fail-fast -p sandport --test engine || status=1

@@ -17,7 +17,7 @@ fn main() {
         match cli.command {
             Command::Run(args) => sandport::cli::run::run(*args).await,
             // Ends the process itself once the session is over.
-            Command::Lsp => sandport::lsp::run().await,
+            Command::Lsp { .. } => sandport::lsp::run().await,
             Command::Agent { .. } => unreachable!("handled above"),
         }
     });

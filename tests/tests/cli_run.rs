@@ -327,3 +327,20 @@ fn a_gigabyte_of_output_keeps_memory_bounded() {
     assert!(peak > 0 && peak < 64 * 1024, "peak RSS {peak} KiB");
     eprintln!("peak RSS while streaming 1 GB: {peak} KiB");
 }
+
+#[test]
+fn lsp_accepts_the_stdio_flag_clients_add() {
+    // vscode-languageclient (and others) start servers with `--stdio`.
+    let out = Command::new(sandport_bin())
+        .args(["lsp", "--stdio"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("unexpected argument"), "{err}");
+    // Standard input closed without `shutdown`: a clean stop with code 1.
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(out.stdout.is_empty());
+}

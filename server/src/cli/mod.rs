@@ -22,7 +22,12 @@ pub enum Command {
     /// its ports, stream its output until it ends or Ctrl-C.
     Run(Box<run::RunArgs>),
     /// The language server: the editor protocol over stdio.
-    Lsp,
+    Lsp {
+        /// Accepted and ignored: stdio is the only transport (clients such
+        /// as vscode-languageclient add it).
+        #[arg(long)]
+        stdio: bool,
+    },
     /// The helper the Docker backend runs inside its container.
     #[command(hide = true)]
     Agent {

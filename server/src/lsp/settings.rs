@@ -180,6 +180,9 @@ impl Settings {
                     Some("silent") => s.on_expose = OnExpose::Silent,
                     _ => ok = false,
                 },
+                // The editors' own keys (where to find the server, tracing):
+                // part of the same settings section, not ours to judge.
+                other if other.starts_with("server.") || other.starts_with("trace.") => {}
                 other => {
                     warn.push(format!("unknown setting sandport.{other} ignored"));
                     continue;
@@ -247,5 +250,17 @@ mod tests {
         assert_eq!(w.len(), 1, "{w:?}");
         let d = Settings::default();
         assert_eq!(d.restart_needed(&s), vec!["gateway.listen"]);
+    }
+
+    #[test]
+    fn editor_keys_pass_silently_unknown_ones_warn() {
+        let (s, w) = Settings::parse(Some(&json!({"sandport": {
+            "server": {"path": "/opt/sandport"},
+            "trace": {"server": "verbose"},
+            "docker": {"agentPath": "/opt/sandport-static"},
+            "nonsense": 1,
+        }})));
+        assert_eq!(s.docker_agent_path.as_deref(), Some("/opt/sandport-static"));
+        assert_eq!(w, vec!["unknown setting sandport.nonsense ignored"]);
     }
 }
