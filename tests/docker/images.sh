@@ -19,8 +19,12 @@ if ! $docker image inspect sandport-test:host >/dev/null 2>&1; then
 fi
 
 if ! $docker image inspect sandport-test:busybox >/dev/null 2>&1; then
-  bb=$(command -v busybox || true)
-  [ -n "$bb" ] && file -L "$bb" 2>/dev/null | grep -q static || bb=/bin/busybox
+  bb=/bin/busybox   # from the busybox-static package
+  # A dynamic binary names its loader in the first page (PT_INTERP).
+  if [ ! -x "$bb" ] || head -c 4096 "$bb" | grep -qa '/lib64/ld-linux'; then
+    echo "images.sh: $bb is missing or not static: apt-get install busybox-static" >&2
+    exit 1
+  fi
   mkdir -p "$tmp/bb"/{bin,tmp,workspace}
   cp "$bb" "$tmp/bb/bin/busybox"
   for a in sh ls cat echo sleep printf kill head seq true false nc; do ln -s busybox "$tmp/bb/bin/$a"; done
