@@ -171,7 +171,8 @@ pub fn connect_engine(host: Option<&str>) -> Result<(Docker, bool)> {
     r.map_err(|e| unavailable(&format!("cannot use the Docker engine at {host}"), e))
 }
 
-/// Whether the ELF file at `p` has no program interpreter (is static).
+/// Whether `p` is a 64-bit little-endian ELF executable without a program
+/// interpreter (PT_INTERP), i.e. statically linked: it runs in any container.
 fn is_static(p: &Path) -> bool {
     let Ok(mut f) = std::fs::File::open(p) else {
         return false;
@@ -179,10 +180,23 @@ fn is_static(p: &Path) -> bool {
     use std::io::Read;
     let mut head = vec![0u8; 64 * 1024];
     let n = f.read(&mut head).unwrap_or(0);
-    let head = &head[..n];
-    head.starts_with(b"\x7fELF")
-        && !head.windows(11).any(|w| w == b"/lib64/ld-l")
-        && !head.windows(8).any(|w| w == b"/lib/ld-")
+    elf_is_static(&head[..n])
+}
+
+fn elf_is_static(b: &[u8]) -> bool {
+    // ELF magic, 64-bit class, little endian.
+    if b.len() < 64 || !b.starts_with(b"\x7fELF") || b[4] != 2 || b[5] != 1 {
+        return false;
+    }
+    let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
+    let phoff = u64::from_le_bytes(b[32..40].try_into().unwrap()) as usize;
+    let (entsize, count) = (u16_at(54), u16_at(56));
+    const PT_INTERP: u32 = 3;
+    (0..count).all(|i| {
+        let o = phoff + i * entsize;
+        // Headers beyond what was read: assume the worst.
+        o + 4 <= b.len() && u32::from_le_bytes(b[o..o + 4].try_into().unwrap()) != PT_INTERP
+    })
 }
 
 fn find_agent(explicit: Option<&Path>) -> Result<PathBuf> {
@@ -993,6 +1007,25 @@ impl Backend for DockerBackend {
         }
         for (_, tx) in self.exits.lock().unwrap().drain() {
             let _ = tx.send(Ended::Signal(libc::SIGKILL));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn static_elf_detection() {
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        // The test binary is dynamically linked (the default gnu target).
+        assert!(!super::elf_is_static(&me));
+        assert!(!super::elf_is_static(b"#!/bin/sh\n"));
+        if let Ok(bb) = std::fs::read("/bin/busybox") {
+            if !bb[..4096.min(bb.len())]
+                .windows(15)
+                .any(|w| w == b"/lib64/ld-linux")
+            {
+                assert!(super::elf_is_static(&bb));
+            }
         }
     }
 }
