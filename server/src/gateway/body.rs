@@ -1,6 +1,7 @@
 //! Bodies the gateway answers with: upstream bodies streamed frame by frame
 //! (cut when their exposure ends), and the gateway's own small JSON errors.
 
+use super::pool::Lent;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
@@ -39,6 +40,8 @@ impl Drop for ActiveGuard {
 /// hyper closes the client connection) when its exposure is closed.
 pub(crate) struct Relayed {
     inner: Incoming,
+    /// The upstream connection the body arrives on (driven from here).
+    upstream: Option<Lent>,
     closed: Option<CancellationToken>,
     /// Made only when the body has to wait (so that closing the exposure
     /// wakes it); a body that is already there allocates nothing.
@@ -49,11 +52,13 @@ pub(crate) struct Relayed {
 impl Relayed {
     pub fn new(
         inner: Incoming,
+        upstream: Option<Lent>,
         closed: Option<CancellationToken>,
         guard: Option<ActiveGuard>,
     ) -> Relayed {
         Relayed {
             inner,
+            upstream,
             closed,
             waiting: None,
             _guard: guard,
@@ -75,9 +80,15 @@ impl Body for Relayed {
                 return Poll::Ready(Some(Err("the preview URL was closed".into())));
             }
         }
-        let r = Pin::new(&mut this.inner)
-            .poll_frame(cx)
-            .map_err(|e| Box::new(e) as BoxError);
+        let mut r = Pin::new(&mut this.inner).poll_frame(cx);
+        if r.is_pending() {
+            if let Some(l) = &mut this.upstream {
+                // Let the connection read more of the body.
+                l.up.drive(cx);
+                r = Pin::new(&mut this.inner).poll_frame(cx);
+            }
+        }
+        let r = r.map_err(|e| Box::new(e) as BoxError);
         if r.is_pending() {
             if let Some(c) = &this.closed {
                 let w = this
@@ -100,15 +111,24 @@ impl Body for Relayed {
     }
 }
 
+impl Drop for Relayed {
+    fn drop(&mut self) {
+        if let Some(l) = self.upstream.take() {
+            l.release();
+        }
+    }
+}
+
 pub(crate) fn relayed(
     inner: Incoming,
+    upstream: Option<Lent>,
     closed: Option<CancellationToken>,
     guard: Option<ActiveGuard>,
 ) -> GwBody {
-    if closed.is_none() && guard.is_none() {
+    if upstream.is_none() && closed.is_none() && guard.is_none() {
         return inner.map_err(|e| Box::new(e) as BoxError).boxed_unsync();
     }
-    Relayed::new(inner, closed, guard).boxed_unsync()
+    Relayed::new(inner, upstream, closed, guard).boxed_unsync()
 }
 
 pub(crate) fn empty() -> GwBody {

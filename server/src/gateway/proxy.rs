@@ -373,13 +373,20 @@ async fn forward(
 
     let sent = if upgrade {
         match sh.pool.connect(t.port).await {
-            Ok(mut s) => s.send_request(up_req).await.map_err(UpstreamError::Http),
+            Ok(mut s) => s
+                .send_request(up_req)
+                .await
+                .map(|r| (r, None))
+                .map_err(UpstreamError::Http),
             Err(e) => Err(e),
         }
     } else {
-        sh.pool.send(t.port, up_req).await
+        sh.pool
+            .send(t.port, up_req)
+            .await
+            .map(|(r, l)| (r, Some(l)))
     };
-    let mut resp = match sent {
+    let (mut resp, lent) = match sent {
         Ok(r) => r,
         Err(UpstreamError::Connect(e)) => {
             tracing::debug!(port = t.port, "upstream connect failed: {e}");
@@ -453,7 +460,7 @@ async fn forward(
     // The client's connection has its own version; an HTTP/1.0 upstream
     // (python's http.server) must not downgrade it.
     parts.version = Version::default();
-    Response::from_parts(parts, body::relayed(incoming, t.closed, t.guard))
+    Response::from_parts(parts, body::relayed(incoming, lent, t.closed, t.guard))
 }
 
 #[cfg(test)]
