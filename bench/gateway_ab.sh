@@ -8,8 +8,11 @@
 # Targets: the upstream directly, nginx as keep-alive reverse proxy (as many
 # workers as the gateway has runtime threads), and one gateway per binary
 # given (default: this tree's release build of the gateway_bench example).
+# "cpu" is the CPU time (user + system) the target's own processes spent per
+# request: the upstream nginx for direct, the proxy for nginx and gateways.
 # Every round runs each target once (order rotated round to round) with
-# wrk on FILE, then WebSocket echo round trips (direct and per gateway).
+# wrk on FILE, then WebSocket echo round trips (direct, through nginx, and
+# through each gateway).
 #
 # Needs: wrk, nginx (apt-get install -y wrk nginx-light), cargo.
 # Knobs: ROUNDS (5), DUR (5s), FILE (small|big, small), CONNS (64),
@@ -82,8 +85,15 @@ EOC
 } >"$WORK/up.conf"
 nginx -c "$WORK/up.conf" -e "$WORK/up.err" &
 PIDS+=($!)
+UP_PID=$!
+
+"${BINS[0]}" ws-echo >"$WORK/ws.out" &
+PIDS+=($!)
+for _ in $(seq 1 100); do grep -q PORT= "$WORK/ws.out" && break; sleep 0.05; done
+WSP=$(sed -n 's/^PORT=//p' "$WORK/ws.out")
 
 PX=$(free_port)
+PXW=$(free_port)
 {
     nginx_common px
     echo "worker_processes $GW_THREADS;"
@@ -106,20 +116,31 @@ http {
             proxy_buffering off;
         }
     }
+    # WebSocket (any upgrade) to the echo server, for the round-trip figures.
+    server {
+        listen 127.0.0.1:$PXW;
+        location / {
+            proxy_pass http://127.0.0.1:$WSP;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade \$http_upgrade;
+            proxy_set_header Connection upgrade;
+            proxy_set_header Host localhost:$WSP;
+            proxy_read_timeout 300s;
+        }
+    }
 }
 EOC
 } >"$WORK/px.conf"
 nginx -c "$WORK/px.conf" -e "$WORK/px.err" &
 PIDS+=($!)
+PX_PID=$!
 
-"${BINS[0]}" ws-echo >"$WORK/ws.out" &
-PIDS+=($!)
 wait_port "$UP"
 wait_port "$PX"
-for _ in $(seq 1 100); do grep -q PORT= "$WORK/ws.out" && break; sleep 0.05; done
-WSP=$(sed -n 's/^PORT=//p' "$WORK/ws.out")
+wait_port "$PXW"
 
 NAMES=(direct nginx)
+CPU_PIDS=("$UP_PID" "$PX_PID")
 URLS=("http://127.0.0.1:$UP/$FILE" "http://127.0.0.1:$PX/$FILE")
 HOSTS=("localhost:$UP" "localhost:$PX")
 WSADDR=()
@@ -127,6 +148,7 @@ WSHOST=()
 for i in "${!BINS[@]}"; do
     "${BINS[$i]}" gateway "$UP,$WSP" "$GW_THREADS" >"$WORK/gw$i.out" &
     PIDS+=($!)
+    CPU_PIDS+=($!)
     for _ in $(seq 1 100); do grep -q "HOST_$WSP=" "$WORK/gw$i.out" && break; sleep 0.05; done
     NAMES+=("gw$i")
     URLS+=("http://$(sed -n 's/^GATEWAY=//p' "$WORK/gw$i.out")/$FILE")
@@ -137,13 +159,27 @@ done
 
 # Latency figures from wrk in ms.
 ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) printf "%.3f", v/1000; else if (v ~ /ms$/) printf "%.3f", v+0; else if (v ~ /s$/) printf "%.3f", v*1000; else print v }'; }
-run_wrk() { # url host → "req/s p50ms p99ms"
-    local out
+# CPU time (user+system, clock ticks) of a process and its children (nginx
+# workers), threads included.
+ticks() {
+    local t=0 p
+    for p in "$1" $(pgrep -P "$1"); do
+        t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat")))
+    done
+    echo "$t"
+}
+HZ=$(getconf CLK_TCK)
+run_wrk() { # url host pid → "req/s p50ms p99ms cpu_us_per_request"
+    local out t0 t1 n
+    t0=$(ticks "$3")
     out=$(wrk -t"$WRK_THREADS" -c"$CONNS" -d"$DUR" --latency -H "Host: $2" "$1")
+    t1=$(ticks "$3")
     if echo "$out" | grep -q "Non-2xx"; then echo "non-2xx answers: $out" >&2; exit 1; fi
+    n=$(echo "$out" | awk '/requests in/ {print $1}')
     echo "$(echo "$out" | awk '/^Requests\/sec/ {print $2}')" \
         "$(ms "$(echo "$out" | awk '$1=="50%" {print $2}')")" \
-        "$(ms "$(echo "$out" | awk '$1=="99%" {print $2}')")"
+        "$(ms "$(echo "$out" | awk '$1=="99%" {print $2}')")" \
+        "$(awk -v a="$t0" -v b="$t1" -v n="$n" -v hz="$HZ" 'BEGIN { printf "%.1f", (b - a) * 1e6 / hz / n }')"
 }
 
 echo "# gateway A/B — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -155,13 +191,15 @@ n=${#NAMES[@]}
 for r in $(seq 1 "$ROUNDS"); do
     for k in $(seq 0 $((n - 1))); do
         i=$(( (k + r) % n ))
-        read -r rps p50 p99 < <(run_wrk "${URLS[$i]}" "${HOSTS[$i]}")
-        echo "${NAMES[$i]} $rps $p50 $p99" >>"$WORK/res"
-        printf 'round %d %-7s %10s req/s  p50 %7s ms  p99 %7s ms\n' "$r" "${NAMES[$i]}" "$rps" "$p50" "$p99"
+        read -r rps p50 p99 cpu < <(run_wrk "${URLS[$i]}" "${HOSTS[$i]}" "${CPU_PIDS[$i]}")
+        echo "${NAMES[$i]} $rps $p50 $p99 $cpu" >>"$WORK/res"
+        printf 'round %d %-7s %10s req/s  p50 %7s ms  p99 %7s ms  cpu %5s us/req\n' "$r" "${NAMES[$i]}" "$rps" "$p50" "$p99" "$cpu"
     done
     if [ "$WS_N" -gt 0 ]; then
         d=$("${BINS[0]}" ws-rtt "127.0.0.1:$WSP" "localhost:$WSP" / "$WS_N" 32)
         echo "ws-direct $d" | tee -a "$WORK/ws"
+        n=$("${BINS[0]}" ws-rtt "127.0.0.1:$PXW" "localhost:$PXW" / "$WS_N" 32)
+        echo "ws-nginx $n" | tee -a "$WORK/ws"
         for i in "${!BINS[@]}"; do
             g=$("${BINS[$i]}" ws-rtt "${WSADDR[$i]}" "${WSHOST[$i]}" / "$WS_N" 32)
             echo "ws-gw$i $g" | tee -a "$WORK/ws"
@@ -172,13 +210,14 @@ done
 median() { sort -n | awk '{a[NR]=$1} END { if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2 }'; }
 echo "# medians over $ROUNDS rounds"
 for name in "${NAMES[@]}"; do
-    printf '%-9s %10s req/s  p50 %7s ms  p99 %7s ms\n' "$name" \
+    printf '%-9s %10s req/s  p50 %7s ms  p99 %7s ms  cpu %5s us/req\n' "$name" \
         "$(awk -v n="$name" '$1==n {print $2}' "$WORK/res" | median)" \
         "$(awk -v n="$name" '$1==n {print $3}' "$WORK/res" | median)" \
-        "$(awk -v n="$name" '$1==n {print $4}' "$WORK/res" | median)"
+        "$(awk -v n="$name" '$1==n {print $4}' "$WORK/res" | median)" \
+        "$(awk -v n="$name" '$1==n {print $5}' "$WORK/res" | median)"
 done
 if [ "$WS_N" -gt 0 ]; then
-    for name in ws-direct $(for i in "${!BINS[@]}"; do echo "ws-gw$i"; done); do
+    for name in ws-direct ws-nginx $(for i in "${!BINS[@]}"; do echo "ws-gw$i"; done); do
         printf '%-9s rtt p50 %7s us  p99 %7s us\n' "$name" \
             "$(awk -v n="$name" '$1==n {split($3,a,"="); print a[2]}' "$WORK/ws" | median)" \
             "$(awk -v n="$name" '$1==n {split($4,a,"="); print a[2]}' "$WORK/ws" | median)"

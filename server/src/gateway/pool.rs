@@ -35,8 +35,9 @@ type H1Conn = http1::Connection<TokioIo<Conn>, Incoming>;
 /// across tasks.
 pub(crate) struct Upstream {
     sender: SendRequest<Incoming>,
-    /// `None` once the connection is gone.
-    conn: Option<H1Conn>,
+    /// `None` once the connection is gone. Boxed: an `Upstream` moves from
+    /// pool to response body and back, and the connection state is large.
+    conn: Option<Box<H1Conn>>,
 }
 
 impl Upstream {
@@ -172,7 +173,7 @@ impl Pool {
             .map_err(UpstreamError::Http)?;
         Ok(Upstream {
             sender,
-            conn: Some(conn),
+            conn: Some(Box::new(conn)),
         })
     }
 
