@@ -174,12 +174,12 @@ done
 echo
 echo "# WebSocket echo, $WS_N sequential round trips of 32 B over one connection"
 d=$("$BIN" ws-rtt "127.0.0.1:$WSP" "localhost:$WSP" / "$WS_N" 32)
-n=$("$BIN" ws-rtt "127.0.0.1:$PXW" "localhost:$PXW" / "$WS_N" 32)
+ng=$("$BIN" ws-rtt "127.0.0.1:$PXW" "localhost:$PXW" / "$WS_N" 32)
 g=$("$BIN" ws-rtt "$GW" "$WS_HOST" / "$WS_N" 32)
 echo "direct:  $d"
-echo "nginx:   $n"
+echo "nginx:   $ng"
 echo "gateway: $g"
-awk -v d="$d" -v n="$n" -v g="$g" 'BEGIN {
+awk -v d="$d" -v n="$ng" -v g="$g" 'BEGIN {
     split(d, a, /[ =]/); split(n, c, /[ =]/); split(g, b, /[ =]/);
     printf "ws p50 gateway/direct = %.2f×   p99 = %.2f×   (nginx/direct p50 = %.2f×   p99 = %.2f×)\n",
         b[3]/a[3], b[5]/a[5], c[3]/a[3], c[5]/a[5] }'

@@ -198,8 +198,8 @@ for r in $(seq 1 "$ROUNDS"); do
     if [ "$WS_N" -gt 0 ]; then
         d=$("${BINS[0]}" ws-rtt "127.0.0.1:$WSP" "localhost:$WSP" / "$WS_N" 32)
         echo "ws-direct $d" | tee -a "$WORK/ws"
-        n=$("${BINS[0]}" ws-rtt "127.0.0.1:$PXW" "localhost:$PXW" / "$WS_N" 32)
-        echo "ws-nginx $n" | tee -a "$WORK/ws"
+        ng=$("${BINS[0]}" ws-rtt "127.0.0.1:$PXW" "localhost:$PXW" / "$WS_N" 32)
+        echo "ws-nginx $ng" | tee -a "$WORK/ws"
         for i in "${!BINS[@]}"; do
             g=$("${BINS[$i]}" ws-rtt "${WSADDR[$i]}" "${WSHOST[$i]}" / "$WS_N" 32)
             echo "ws-gw$i $g" | tee -a "$WORK/ws"
