@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Preview gateway benchmark (prints figures side by side; not a test).
+# Preview gateway benchmark (prints figures side by side; not a test; one
+# run of each — bench/gateway_ab.sh interleaves rounds and takes medians).
 #
 #   HTTP: wrk against (a) the upstream directly, (b) nginx as a keep-alive
 #   reverse proxy with as many workers as the gateway has runtime threads,
 #   (c) the Sandport gateway; small (100 B) and 1 MiB responses. The
 #   upstream is nginx serving static files (one worker).
-#   WebSocket: echo round trips, direct vs through the gateway.
+#   WebSocket: echo round trips, direct vs through nginx vs through the
+#   gateway.
 #
 # Needs: wrk, nginx (apt-get install -y wrk nginx-light), cargo.
 # Knobs: DUR (10s), CONNS (64), WRK_THREADS (1), GW_THREADS (2), WS_N (5000).
@@ -75,7 +77,13 @@ EOF
 nginx -c "$WORK/up.conf" -e "$WORK/up.err" &
 PIDS+=($!)
 
+"$BIN" ws-echo >"$WORK/ws.out" &
+PIDS+=($!)
+for _ in $(seq 1 100); do grep -q PORT= "$WORK/ws.out" && break; sleep 0.05; done
+WSP=$(sed -n 's/^PORT=//p' "$WORK/ws.out")
+
 PX=$(free_port)
+PXW=$(free_port)
 {
     nginx_common px
     echo "worker_processes $GW_THREADS;"
@@ -98,18 +106,27 @@ http {
             proxy_buffering off;
         }
     }
+    # WebSocket (any upgrade) to the echo server, for the round-trip figures.
+    server {
+        listen 127.0.0.1:$PXW;
+        location / {
+            proxy_pass http://127.0.0.1:$WSP;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade \$http_upgrade;
+            proxy_set_header Connection upgrade;
+            proxy_set_header Host localhost:$WSP;
+            proxy_read_timeout 300s;
+        }
+    }
 }
 EOF
 } >"$WORK/px.conf"
 nginx -c "$WORK/px.conf" -e "$WORK/px.err" &
 PIDS+=($!)
 
-"$BIN" ws-echo >"$WORK/ws.out" &
-PIDS+=($!)
 wait_port "$UP"
 wait_port "$PX"
-for _ in $(seq 1 100); do grep -q PORT= "$WORK/ws.out" && break; sleep 0.05; done
-WSP=$(sed -n 's/^PORT=//p' "$WORK/ws.out")
+wait_port "$PXW"
 
 "$BIN" gateway "$UP,$WSP" "$GW_THREADS" >"$WORK/gw.out" &
 PIDS+=($!)
@@ -157,9 +174,12 @@ done
 echo
 echo "# WebSocket echo, $WS_N sequential round trips of 32 B over one connection"
 d=$("$BIN" ws-rtt "127.0.0.1:$WSP" "localhost:$WSP" / "$WS_N" 32)
+ng=$("$BIN" ws-rtt "127.0.0.1:$PXW" "localhost:$PXW" / "$WS_N" 32)
 g=$("$BIN" ws-rtt "$GW" "$WS_HOST" / "$WS_N" 32)
 echo "direct:  $d"
+echo "nginx:   $ng"
 echo "gateway: $g"
-awk -v d="$d" -v g="$g" 'BEGIN {
-    split(d, a, /[ =]/); split(g, b, /[ =]/);
-    printf "ws p50 gateway/direct = %.2f×   p99 = %.2f×\n", b[3]/a[3], b[5]/a[5] }'
+awk -v d="$d" -v n="$ng" -v g="$g" 'BEGIN {
+    split(d, a, /[ =]/); split(n, c, /[ =]/); split(g, b, /[ =]/);
+    printf "ws p50 gateway/direct = %.2f×   p99 = %.2f×   (nginx/direct p50 = %.2f×   p99 = %.2f×)\n",
+        b[3]/a[3], b[5]/a[5], c[3]/a[3], c[5]/a[5] }'

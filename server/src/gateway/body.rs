@@ -1,6 +1,7 @@
 //! Bodies the gateway answers with: upstream bodies streamed frame by frame
 //! (cut when their exposure ends), and the gateway's own small JSON errors.
 
+use super::pool::Lent;
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
@@ -12,7 +13,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use tokio_util::sync::WaitForCancellationFutureOwned;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub(crate) type GwBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -39,19 +40,27 @@ impl Drop for ActiveGuard {
 /// hyper closes the client connection) when its exposure is closed.
 pub(crate) struct Relayed {
     inner: Incoming,
-    closed: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
+    /// The upstream connection the body arrives on (driven from here).
+    upstream: Option<Lent>,
+    closed: Option<CancellationToken>,
+    /// Made only when the body has to wait (so that closing the exposure
+    /// wakes it); a body that is already there allocates nothing.
+    waiting: Option<Pin<Box<WaitForCancellationFutureOwned>>>,
     _guard: Option<ActiveGuard>,
 }
 
 impl Relayed {
     pub fn new(
         inner: Incoming,
-        closed: Option<tokio_util::sync::CancellationToken>,
+        upstream: Option<Lent>,
+        closed: Option<CancellationToken>,
         guard: Option<ActiveGuard>,
     ) -> Relayed {
         Relayed {
             inner,
-            closed: closed.map(|t| Box::pin(t.cancelled_owned())),
+            upstream,
+            closed,
+            waiting: None,
             _guard: guard,
         }
     }
@@ -65,14 +74,32 @@ impl Body for Relayed {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        if let Some(c) = self.closed.as_mut() {
-            if c.as_mut().poll(cx).is_ready() {
+        let this = &mut *self;
+        if let Some(c) = &this.closed {
+            if c.is_cancelled() {
                 return Poll::Ready(Some(Err("the preview URL was closed".into())));
             }
         }
-        Pin::new(&mut self.inner)
-            .poll_frame(cx)
-            .map_err(|e| Box::new(e) as BoxError)
+        let mut r = Pin::new(&mut this.inner).poll_frame(cx);
+        if r.is_pending() {
+            if let Some(l) = &mut this.upstream {
+                // Let the connection read more of the body.
+                l.up.drive(cx);
+                r = Pin::new(&mut this.inner).poll_frame(cx);
+            }
+        }
+        let r = r.map_err(|e| Box::new(e) as BoxError);
+        if r.is_pending() {
+            if let Some(c) = &this.closed {
+                let w = this
+                    .waiting
+                    .get_or_insert_with(|| Box::pin(c.clone().cancelled_owned()));
+                if w.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Some(Err("the preview URL was closed".into())));
+                }
+            }
+        }
+        r
     }
 
     fn is_end_stream(&self) -> bool {
@@ -84,15 +111,24 @@ impl Body for Relayed {
     }
 }
 
+impl Drop for Relayed {
+    fn drop(&mut self) {
+        if let Some(l) = self.upstream.take() {
+            l.release();
+        }
+    }
+}
+
 pub(crate) fn relayed(
     inner: Incoming,
-    closed: Option<tokio_util::sync::CancellationToken>,
+    upstream: Option<Lent>,
+    closed: Option<CancellationToken>,
     guard: Option<ActiveGuard>,
 ) -> GwBody {
-    if closed.is_none() && guard.is_none() {
+    if upstream.is_none() && closed.is_none() && guard.is_none() {
         return inner.map_err(|e| Box::new(e) as BoxError).boxed_unsync();
     }
-    Relayed::new(inner, closed, guard).boxed_unsync()
+    Relayed::new(inner, upstream, closed, guard).boxed_unsync()
 }
 
 pub(crate) fn empty() -> GwBody {

@@ -126,12 +126,26 @@ pub(crate) struct Shared {
     open: AtomicUsize,
 }
 
-/// What a request knows about the client connection it came on.
-#[derive(Clone)]
+/// What a request knows about the client connection it came on (shared by
+/// its requests; computed once per connection).
 pub(crate) struct ConnCtx {
-    pub peer: SocketAddr,
     pub tls: bool,
     pub activity: Activity,
+    /// `X-Forwarded-For`: the client's IP.
+    pub forwarded_for: Option<hyper::header::HeaderValue>,
+    /// The upstream `Host` last used on this connection (`localhost:{port}`).
+    pub upstream_host: std::sync::Mutex<Option<(u16, hyper::header::HeaderValue)>>,
+}
+
+impl ConnCtx {
+    fn new(peer: SocketAddr, tls: bool, activity: Activity) -> ConnCtx {
+        ConnCtx {
+            tls,
+            activity,
+            forwarded_for: hyper::header::HeaderValue::from_str(&peer.ip().to_string()).ok(),
+            upstream_host: std::sync::Mutex::new(None),
+        }
+    }
 }
 
 /// A running gateway. Dropping it stops it too (without waiting).
@@ -292,11 +306,7 @@ async fn serve_tcp(
         inner: tcp,
         activity: activity.clone(),
     };
-    let ctx = ConnCtx {
-        peer,
-        tls: acceptor.is_some(),
-        activity,
-    };
+    let ctx = Arc::new(ConnCtx::new(peer, acceptor.is_some(), activity));
     match acceptor {
         None => serve_conn(sh, io, ctx).await,
         Some(acc) => {
@@ -313,7 +323,7 @@ async fn serve_tcp(
     }
 }
 
-async fn serve_conn<I>(sh: Arc<Shared>, io: I, ctx: ConnCtx)
+async fn serve_conn<I>(sh: Arc<Shared>, io: I, ctx: Arc<ConnCtx>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {

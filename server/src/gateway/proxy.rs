@@ -7,6 +7,7 @@ use super::pool::UpstreamError;
 use super::{hint, ConnCtx, HostHeader, Shared};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::http::uri::PathAndQuery;
 use hyper::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
@@ -18,15 +19,37 @@ pub(crate) const CONNECT_PREFIX: &str = "/_sandport/connect/";
 /// Tunnel copy buffers (each direction).
 const TUNNEL_BUF: usize = 64 * 1024;
 
+/// The longest Host first label looked up without allocating (a DNS label
+/// has at most 63 characters).
+const LABEL_BUF: usize = 128;
+
 pub(crate) async fn handle(
     sh: Arc<Shared>,
-    ctx: ConnCtx,
+    ctx: Arc<ConnCtx>,
     req: Request<Incoming>,
 ) -> Response<GwBody> {
-    let host = request_host(&req).unwrap_or_default();
-    let label = first_label(&host);
-    if looks_like_preview(&label) {
-        let Some(route) = sh.engine.route(&label) else {
+    let host = request_host(&req);
+    let host_str = host
+        .as_ref()
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let raw_label = first_label_raw(host_str);
+    if looks_like_preview(raw_label) {
+        let mut buf = [0u8; LABEL_BUF];
+        let lowered;
+        let label = match buf.get_mut(..raw_label.len()) {
+            Some(b) => {
+                b.copy_from_slice(raw_label.as_bytes());
+                b.make_ascii_lowercase();
+                // ASCII lowercasing keeps the bytes valid UTF-8.
+                std::str::from_utf8(b).unwrap_or_default()
+            }
+            None => {
+                lowered = raw_label.to_ascii_lowercase();
+                &lowered
+            }
+        };
+        let Some(route) = sh.engine.route(label) else {
             return body::not_found();
         };
         let Some(guard) = ActiveGuard::acquire(&route.active, sh.limits.max_conns_per_exposure)
@@ -38,18 +61,13 @@ pub(crate) async fn handle(
                 Some("retry shortly"),
             );
         };
-        let path = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "/".into());
         return forward(
             &sh,
             &ctx,
             req,
             Target {
                 port: route.port,
-                path,
+                path: None,
                 host,
                 closed: Some(route.closed),
                 guard: Some(guard),
@@ -64,29 +82,35 @@ pub(crate) async fn handle(
     body::not_found()
 }
 
-/// `Host` (HTTP/1) or `:authority` (HTTP/2), as the client sent it.
-fn request_host(req: &Request<Incoming>) -> Option<String> {
+/// `Host` (HTTP/1) or `:authority` (HTTP/2), as the client sent it (`None`
+/// when absent or not visible ASCII).
+fn request_host(req: &Request<Incoming>) -> Option<HeaderValue> {
     if let Some(a) = req.uri().authority() {
-        return Some(a.as_str().to_string());
+        return HeaderValue::from_str(a.as_str()).ok();
     }
     req.headers()
         .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
+        .filter(|h| h.to_str().is_ok())
+        .cloned()
+}
+
+/// `8000-Box-tok` of `8000-Box-tok.localhost:7357`, as given.
+fn first_label_raw(host: &str) -> &str {
+    if host.starts_with('[') {
+        // An IPv6 literal: never a preview host.
+        return host;
+    }
+    let end = host.find([':', '.']).unwrap_or(host.len());
+    &host[..end]
 }
 
 /// `8000-box-tok` of `8000-box-tok.localhost:7357`, lowercased.
+#[cfg(test)]
 fn first_label(host: &str) -> String {
     if host.starts_with('[') {
-        // An IPv6 literal: never a preview host.
         return host.split(']').next().unwrap_or_default().to_string() + "]";
     }
-    let no_port = host.split(':').next().unwrap_or_default();
-    no_port
-        .split('.')
-        .next()
-        .unwrap_or_default()
-        .to_ascii_lowercase()
+    first_label_raw(host).to_ascii_lowercase()
 }
 
 /// `{digits}-…-…`: a preview label (valid or not).
@@ -97,10 +121,10 @@ fn looks_like_preview(label: &str) -> bool {
 
 struct Target {
     port: u16,
-    /// Path and query sent upstream.
-    path: String,
+    /// Path and query sent upstream; `None`: the request's own.
+    path: Option<String>,
     /// The client's Host.
-    host: String,
+    host: Option<HeaderValue>,
     /// Fires when the exposure ends (none for the direct connection).
     closed: Option<CancellationToken>,
     guard: Option<ActiveGuard>,
@@ -110,7 +134,7 @@ async fn direct(
     sh: &Arc<Shared>,
     ctx: &ConnCtx,
     req: Request<Incoming>,
-    host: String,
+    host: Option<HeaderValue>,
     rest: &str,
 ) -> Response<GwBody> {
     let key = req
@@ -160,7 +184,7 @@ async fn direct(
         req,
         Target {
             port,
-            path,
+            path: Some(path),
             host,
             closed: None,
             guard: None,
@@ -183,62 +207,118 @@ fn connection_has(h: &HeaderMap, token: &str) -> bool {
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// Headers with a fixed name that [`strip`] removes (bit i of its mask).
+const FIXED: [HeaderName; 9] = [
+    header::CONNECTION,
+    KEEP_ALIVE,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    PROXY_CONNECTION,
+    header::UPGRADE,
+];
+const UPGRADE_BIT: u32 = 1 << 8;
+
 /// Removes hop-by-hop headers (RFC 9110 §7.6.1): `Connection` and what it
 /// names, `Keep-Alive`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`,
 /// `Proxy-*`. With `upgrade`, `Upgrade` and `Connection: upgrade` are kept.
 fn strip_hop_by_hop(h: &mut HeaderMap, upgrade: bool) {
-    let named: Vec<HeaderName> = h
+    strip(h, upgrade, false)
+}
+
+/// [`strip_hop_by_hop`], and with `internal` also what clients may not tell
+/// the service through the gateway: `x-sandport-*` and any incoming
+/// forwarding claims (`x-forwarded-*`, `forwarded`; replaced by ours).
+///
+/// One pass over the names finds what is there; nothing is allocated unless
+/// `Connection` names other headers or a prefixed name must go.
+fn strip(h: &mut HeaderMap, upgrade: bool, internal: bool) {
+    // Headers named by `Connection` (beyond the ones removed anyway).
+    let mut named: Vec<HeaderName> = Vec::new();
+    for t in h
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect();
+    {
+        let t = t.trim();
+        if t.eq_ignore_ascii_case("keep-alive") || t.eq_ignore_ascii_case("upgrade") {
+            continue;
+        }
+        if let Ok(n) = HeaderName::from_bytes(t.as_bytes()) {
+            named.push(n);
+        }
+    }
+    let mut mask = 0u32;
+    let mut prefixed = false;
+    for k in h.keys() {
+        if let Some(i) = FIXED.iter().position(|f| f == k) {
+            mask |= 1 << i;
+            continue;
+        }
+        let k = k.as_str();
+        prefixed |= k.starts_with("proxy-")
+            || (internal
+                && (k.starts_with("x-sandport-")
+                    || k.starts_with("x-forwarded-")
+                    || k == "forwarded"));
+    }
+    if upgrade {
+        mask &= !UPGRADE_BIT;
+    }
     for n in named {
         if !(upgrade && n == header::UPGRADE) {
             h.remove(n);
         }
     }
-    for n in [
-        header::CONNECTION,
-        HeaderName::from_static("keep-alive"),
-        header::TE,
-        header::TRAILER,
-        header::TRANSFER_ENCODING,
-        header::PROXY_AUTHENTICATE,
-        header::PROXY_AUTHORIZATION,
-        HeaderName::from_static("proxy-connection"),
-    ] {
-        h.remove(n);
+    if mask != 0 {
+        for (i, n) in FIXED.iter().enumerate() {
+            if mask & (1 << i) != 0 {
+                h.remove(n);
+            }
+        }
     }
-    let proxy_other: Vec<HeaderName> = h
-        .keys()
-        .filter(|k| k.as_str().starts_with("proxy-"))
-        .cloned()
-        .collect();
-    for k in proxy_other {
-        h.remove(k);
+    if prefixed {
+        let drop: Vec<HeaderName> = h
+            .keys()
+            .filter(|k| {
+                let k = k.as_str();
+                k.starts_with("proxy-")
+                    || (internal
+                        && (k.starts_with("x-sandport-")
+                            || k.starts_with("x-forwarded-")
+                            || k == "forwarded"))
+            })
+            .cloned()
+            .collect();
+        for k in drop {
+            h.remove(k);
+        }
     }
     if upgrade {
         h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
-        h.remove(header::UPGRADE);
     }
 }
 
-/// Removes what clients may not tell the service through the gateway:
-/// `x-sandport-*` and any incoming forwarding claims (replaced by ours).
-fn strip_internal(h: &mut HeaderMap) {
-    let drop: Vec<HeaderName> = h
-        .keys()
-        .filter(|k| {
-            let k = k.as_str();
-            k.starts_with("x-sandport-") || k.starts_with("x-forwarded-") || k == "forwarded"
-        })
-        .cloned()
-        .collect();
-    for k in drop {
-        h.remove(k);
+/// `localhost:{port}`, cached per client connection.
+fn localhost_header(ctx: &ConnCtx, port: u16) -> HeaderValue {
+    let mut last = ctx.upstream_host.lock().unwrap();
+    match &*last {
+        Some((p, v)) if *p == port => v.clone(),
+        _ => {
+            let v = HeaderValue::try_from(format!("localhost:{port}"))
+                .expect("localhost:{port} is a valid header value");
+            *last = Some((port, v.clone()));
+            v
+        }
     }
 }
 
@@ -252,45 +332,61 @@ async fn forward(
     let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     let h = &mut parts.headers;
-    strip_hop_by_hop(h, upgrade);
-    strip_internal(h);
+    strip(h, upgrade, true);
     if t.closed.is_none() {
         // The direct connection's key is for the gateway, not the service.
         h.remove(header::AUTHORIZATION);
     }
+    let client_host = t.host.clone().unwrap_or(HeaderValue::from_static(""));
     let upstream_host = match sh.host_header {
-        HostHeader::Localhost => format!("localhost:{}", t.port),
-        HostHeader::Preserve => t.host.clone(),
+        HostHeader::Localhost => localhost_header(ctx, t.port),
+        HostHeader::Preserve => client_host.clone(),
     };
-    if let Ok(v) = HeaderValue::from_str(&upstream_host) {
-        h.insert(header::HOST, v);
-    }
-    if let Ok(v) = HeaderValue::from_str(&t.host) {
-        h.insert(HeaderName::from_static("x-forwarded-host"), v);
-    }
+    h.insert(header::HOST, upstream_host);
+    h.insert(X_FORWARDED_HOST, client_host);
     h.insert(
-        HeaderName::from_static("x-forwarded-proto"),
+        X_FORWARDED_PROTO,
         HeaderValue::from_static(if ctx.tls { "https" } else { "http" }),
     );
-    if let Ok(v) = HeaderValue::from_str(&ctx.peer.ip().to_string()) {
-        h.insert(HeaderName::from_static("x-forwarded-for"), v);
+    if let Some(v) = &ctx.forwarded_for {
+        h.insert(X_FORWARDED_FOR, v.clone());
     }
     parts.version = Version::HTTP_11;
-    parts.uri = t
-        .path
-        .parse::<Uri>()
-        .unwrap_or_else(|_| Uri::from_static("/"));
+    match &t.path {
+        Some(p) => parts.uri = p.parse::<Uri>().unwrap_or_else(|_| Uri::from_static("/")),
+        // Origin form (`/path?query`) goes as it came; absolute form (and
+        // HTTP/2) keeps only its path and query.
+        None if parts.uri.scheme().is_none() && parts.uri.authority().is_none() => {}
+        None => {
+            let mut up = hyper::http::uri::Parts::default();
+            up.path_and_query = Some(
+                parts
+                    .uri
+                    .path_and_query()
+                    .cloned()
+                    .unwrap_or_else(|| PathAndQuery::from_static("/")),
+            );
+            parts.uri = Uri::from_parts(up).unwrap_or_else(|_| Uri::from_static("/"));
+        }
+    }
     let up_req = Request::from_parts(parts, body);
 
     let sent = if upgrade {
         match sh.pool.connect(t.port).await {
-            Ok(mut s) => s.send_request(up_req).await.map_err(UpstreamError::Http),
+            Ok(mut s) => s
+                .send_request(up_req)
+                .await
+                .map(|r| (r, None))
+                .map_err(UpstreamError::Http),
             Err(e) => Err(e),
         }
     } else {
-        sh.pool.send(t.port, up_req).await
+        sh.pool
+            .send(t.port, up_req)
+            .await
+            .map(|(r, l)| (r, Some(l)))
     };
-    let mut resp = match sent {
+    let (mut resp, lent) = match sent {
         Ok(r) => r,
         Err(UpstreamError::Connect(e)) => {
             tracing::debug!(port = t.port, "upstream connect failed: {e}");
@@ -364,7 +460,7 @@ async fn forward(
     // The client's connection has its own version; an HTTP/1.0 upstream
     // (python's http.server) must not downgrade it.
     parts.version = Version::default();
-    Response::from_parts(parts, body::relayed(incoming, t.closed, t.guard))
+    Response::from_parts(parts, body::relayed(incoming, lent, t.closed, t.guard))
 }
 
 #[cfg(test)]
