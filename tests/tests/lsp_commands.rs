@@ -413,3 +413,22 @@ fn wait_errors_carry_context() {
     // The process was left alone by the failed waits.
     assert!(sys::alive(p["pid"].as_u64().unwrap() as u32));
 }
+
+#[test]
+fn the_log_buffer_bound_is_a_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let lsp = Lsp::spawn(dir.path());
+    lsp.initialize(
+        json!({"initializationOptions": {"sandport": {"logs": {"bufferBytes": 65536}}}}),
+    );
+    let p = lsp.ok("sandport.startProcess", json!({"command": "seq 1 100000"}));
+    lsp.ok(
+        "sandport.waitForExit",
+        json!({"processId": p["id"], "timeout": 20000}),
+    );
+    let logs = lsp.ok("sandport.getLogs", json!({"processId": p["id"]}));
+    let out = logs["stdout"].as_str().unwrap();
+    assert!(out.len() <= 65536, "{}", out.len());
+    assert!(out.ends_with("99999\n100000\n"));
+    assert_eq!(logs["truncated"], true);
+}

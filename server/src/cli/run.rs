@@ -89,6 +89,9 @@ pub struct RunArgs {
     /// Machine-readable events on stdout, one JSON object per line.
     #[arg(long)]
     pub json: bool,
+    /// Bound of the process's stdout and stderr buffers, in bytes (added).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::engine::DEFAULT_LOG_CAP)]
+    pub log_buffer: usize,
     /// The command, run with /bin/sh -c.
     #[arg(last = true, required = true, num_args = 1.., value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -304,7 +307,9 @@ pub async fn run(args: RunArgs) -> i32 {
             return 1;
         }
     };
-    let engine = match Engine::new(EngineConfig::new(root), backend) {
+    let mut config = EngineConfig::new(root);
+    config.log_cap = args.log_buffer.max(4096);
+    let engine = match Engine::new(config, backend) {
         Ok(e) => e,
         Err(e) => {
             out.error(&e);

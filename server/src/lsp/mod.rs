@@ -263,7 +263,9 @@ impl LanguageServer for Server {
                 )))
             })?)
         };
-        let engine = Engine::new(EngineConfig::new(&root), backend).map_err(rpc_error)?;
+        let mut config = EngineConfig::new(&root);
+        config.log_cap = settings.log_buffer_bytes;
+        let engine = Engine::new(config, backend).map_err(rpc_error)?;
         *self.s.pending_rx.lock().unwrap() = Some(engine.subscribe());
         let _ = self.s.engine.set(engine.clone());
         let fail = |e: EngineError| async {

@@ -11,6 +11,10 @@ pub enum OnExpose {
     Silent,
 }
 
+/// `logs.bufferBytes` bounds: 64 KiB to 1 GiB per stream.
+pub const MIN_LOG_BUFFER: u64 = 64 * 1024;
+pub const MAX_LOG_BUFFER: u64 = 1 << 30;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub backend: String,
@@ -20,6 +24,8 @@ pub struct Settings {
     pub docker_mounts: Vec<String>,
     /// Added: a static sandport to run inside the container.
     pub docker_agent_path: Option<String>,
+    /// Added: bound of each process's stdout and stderr buffers.
+    pub log_buffer_bytes: usize,
     pub gateway_listen: Option<String>,
     pub gateway_domain: String,
     pub gateway_public_url: Option<String>,
@@ -38,6 +44,7 @@ impl Default for Settings {
             docker_host: None,
             docker_mounts: Vec::new(),
             docker_agent_path: None,
+            log_buffer_bytes: crate::engine::DEFAULT_LOG_CAP,
             gateway_listen: None,
             gateway_domain: "localhost".into(),
             gateway_public_url: None,
@@ -56,6 +63,7 @@ pub const RESTART_KEYS: &[&str] = &[
     "docker.host",
     "docker.mounts",
     "docker.agentPath",
+    "logs.bufferBytes",
     "gateway.listen",
     "gateway.tls.cert",
     "gateway.tls.key",
@@ -141,6 +149,12 @@ impl Settings {
                     }
                     _ => ok = false,
                 },
+                "logs.bufferBytes" => match v.as_u64() {
+                    Some(n) if (MIN_LOG_BUFFER..=MAX_LOG_BUFFER).contains(&n) => {
+                        s.log_buffer_bytes = n as usize
+                    }
+                    _ => ok = false,
+                },
                 "gateway.listen" => match as_str() {
                     Some(x) if x.parse::<std::net::SocketAddr>().is_ok() => {
                         s.gateway_listen = Some(x)
@@ -215,6 +229,9 @@ impl Settings {
         if self.docker_agent_path != new.docker_agent_path {
             v.push("docker.agentPath");
         }
+        if self.log_buffer_bytes != new.log_buffer_bytes {
+            v.push("logs.bufferBytes");
+        }
         if self.gateway_listen != new.gateway_listen {
             v.push("gateway.listen");
         }
@@ -258,9 +275,14 @@ mod tests {
             "server": {"path": "/opt/sandport"},
             "trace": {"server": "verbose"},
             "docker": {"agentPath": "/opt/sandport-static"},
+            "logs": {"bufferBytes": 1048576},
             "nonsense": 1,
         }})));
         assert_eq!(s.docker_agent_path.as_deref(), Some("/opt/sandport-static"));
+        assert_eq!(s.log_buffer_bytes, 1 << 20);
         assert_eq!(w, vec!["unknown setting sandport.nonsense ignored"]);
+        let (s, w) = Settings::parse(Some(&json!({"logs.bufferBytes": 10})));
+        assert_eq!(s.log_buffer_bytes, crate::engine::DEFAULT_LOG_CAP);
+        assert_eq!(w.len(), 1, "{w:?}");
     }
 }
