@@ -192,17 +192,21 @@ async fn a_container_killed_from_outside_is_reported_and_replaced() {
         .unwrap();
     assert!(st.status.success());
 
-    // The process is reported ended, and the editor told through an event.
+    // The process is reported ended, and the editor told: processChanged,
+    // and a notice about the container (the language server shows it).
     let deadline = Instant::now() + Duration::from_secs(15);
-    let mut told = false;
-    while !told && Instant::now() < deadline {
-        if let Ok(Ok(Event::ProcessChanged(i))) =
-            tokio::time::timeout(Duration::from_millis(500), events.recv()).await
-        {
-            told = i.id == p.id && i.status != Status::Running;
+    let (mut told, mut noticed) = (false, false);
+    while !(told && noticed) && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(500), events.recv()).await {
+            Ok(Ok(Event::ProcessChanged(i))) if i.id == p.id && i.status != Status::Running => {
+                told = true
+            }
+            Ok(Ok(Event::Notice(m))) => noticed = m.contains("container") && m.contains("stopped"),
+            _ => {}
         }
     }
     assert!(told, "no processChanged for the killed container");
+    assert!(noticed, "no notice about the container");
     let info = sb.engine.get_process(&p.id).unwrap();
     assert_eq!(info.status, Status::Killed);
     assert_eq!(info.signal.as_deref(), Some("SIGKILL"));

@@ -127,3 +127,40 @@ fn docker_run_exposes_a_loopback_service() {
         docker_containers_of(&format!("e{m}")).is_empty()
     }));
 }
+
+#[test]
+fn the_editor_is_told_when_the_container_is_killed_from_outside() {
+    use sandport_e2e::lsp_client::Lsp;
+    use serde_json::json;
+    if !docker_ready() {
+        return;
+    }
+    let ws = tempfile::tempdir().unwrap();
+    let id = format!("n{}", marker());
+    let lsp = Lsp::spawn(ws.path());
+    lsp.initialize(json!({"initializationOptions": {"sandport": {
+        "backend": "docker",
+        "sandboxId": id,
+        "gateway": {"listen": "127.0.0.1:0"},
+        "docker": {"image": "sandport-test:host", "mounts": ["/usr:/usr:ro", "/etc:/etc:ro"]},
+    }}}));
+    let p = lsp.ok("sandport.startProcess", json!({"command": "sleep 300"}));
+    let ids = docker_containers_of(&id);
+    assert_eq!(ids.len(), 1);
+    assert!(Command::new("docker")
+        .args(["kill", &ids[0]])
+        .status()
+        .unwrap()
+        .success());
+    let ended = lsp.wait_notification("sandport/processChanged", Duration::from_secs(20), |v| {
+        v["id"] == p["id"] && v["status"] != "running"
+    });
+    assert_eq!(ended["status"], "killed");
+    let msg = lsp.wait_notification("window/showMessage", Duration::from_secs(10), |v| {
+        v["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("container") && m.contains("stopped"))
+    });
+    assert_eq!(msg["type"], 2, "a warning: {msg}");
+    lsp.shutdown_exit();
+}

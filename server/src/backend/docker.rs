@@ -98,6 +98,7 @@ pub struct DockerBackend {
     local_engine: bool,
     live: tokio::sync::Mutex<Option<Live>>,
     exits: Exits,
+    notices: tokio::sync::broadcast::Sender<String>,
 }
 
 struct Live {
@@ -239,6 +240,7 @@ impl DockerBackend {
             local_engine,
             live: tokio::sync::Mutex::new(None),
             exits: Arc::new(Mutex::new(HashMap::new())),
+            notices: tokio::sync::broadcast::channel(16).0,
         };
         b.clean_leftovers().await?;
         Ok(b)
@@ -473,6 +475,7 @@ impl DockerBackend {
     ) -> tokio::task::JoinHandle<()> {
         let docker = self.docker.clone();
         let exits = self.exits.clone();
+        let notices = self.notices.clone();
         let id = id.to_string();
         tokio::spawn(async move {
             let mut filters = HashMap::new();
@@ -497,7 +500,14 @@ impl DockerBackend {
                 }
             }
             // The container is gone (or the engine): every process with it.
+            // (A shutdown of ours aborts this task first: no notice then.)
             gone.store(true, std::sync::atomic::Ordering::Release);
+            let ended = exits.lock().unwrap().len();
+            let _ = notices.send(format!(
+                "the sandbox container {} stopped (killed from outside, or the Docker engine went away); \
+{ended} process(es) ended with it. The next start makes a new container.",
+                &id[..12.min(id.len())]
+            ));
             for (_, tx) in exits.lock().unwrap().drain() {
                 let _ = tx.send(Ended::Signal(libc::SIGKILL));
             }
@@ -808,6 +818,10 @@ impl AsyncWrite for ExecConn {
 impl Backend for DockerBackend {
     fn name(&self) -> &'static str {
         "docker"
+    }
+
+    fn notices(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        Some(self.notices.subscribe())
     }
 
     async fn spawn(&self, spec: SpawnSpec) -> Result<Spawned> {

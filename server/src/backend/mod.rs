@@ -85,6 +85,10 @@ pub trait Backend: Send + Sync + 'static {
     /// TCP ports on which processes of the sandbox listen, by the pid of the
     /// tree's leader (best effort).
     async fn listening_ports(&self, pids: &[u32]) -> BTreeMap<u32, Vec<u16>>;
+    /// Notices for the user about the backend itself (the container died…).
+    fn notices(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
     /// Kill whatever is still running and release the backend's resources.
     async fn shutdown(&self);
 }

@@ -481,6 +481,7 @@ async fn drive(
                 Ok(Event::ProcessChanged(p)) if p.id == id && p.status != Status::Running => {
                     return p;
                 }
+                Ok(Event::Notice(m)) => eprintln!("sandport: {m}"),
                 Ok(_) | Err(RecvError::Lagged(_)) => {
                     if let Ok(p) = engine.get_process(&id) {
                         if p.status != Status::Running {

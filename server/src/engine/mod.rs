@@ -89,6 +89,24 @@ impl Engine {
                 root.display()
             )));
         }
+        let events = broadcast::channel(4096).0;
+        if let (Some(mut notices), Ok(rt)) =
+            (backend.notices(), tokio::runtime::Handle::try_current())
+        {
+            let tx = events.clone();
+            rt.spawn(async move {
+                use broadcast::error::RecvError;
+                loop {
+                    match notices.recv().await {
+                        Ok(m) => {
+                            let _ = tx.send(Event::Notice(m));
+                        }
+                        Err(RecvError::Lagged(_)) => {}
+                        Err(RecvError::Closed) => return,
+                    }
+                }
+            });
+        }
         // ---- gateway: default sandbox id from the folder name ----
         let sandbox_id = derive_sandbox_id(&root.file_name().unwrap_or_default().to_string_lossy());
         Ok(Engine {
@@ -98,7 +116,7 @@ impl Engine {
                 backend,
                 procs: Mutex::new(HashMap::new()),
                 seq: AtomicU64::new(0),
-                events: broadcast::channel(4096).0,
+                events,
                 // ---- gateway ----
                 exposures: exposure::Exposures::new(sandbox_id),
             }),

@@ -200,6 +200,12 @@ pub struct ExposedPort {
 #[derive(Debug, Clone)]
 pub enum Event {
     ProcessChanged(ProcessInfo),
-    Output { process_id: String, stream: Stream },
+    Output {
+        process_id: String,
+        stream: Stream,
+    },
     PortsChanged(Vec<ExposedPort>),
+    /// Something the user should hear of that is no single process's or
+    /// port's change: the sandbox container stopped under us, say.
+    Notice(String),
 }

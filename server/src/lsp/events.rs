@@ -68,6 +68,15 @@ pub async fn forward(shared: Arc<Shared>, mut rx: tokio::sync::broadcast::Receiv
                 }
                 shared.lens_maybe_changed();
             }
+            Some(Ok(Event::Notice(m))) => {
+                shared
+                    .client
+                    .show_message(
+                        tower_lsp_server::lsp_types::MessageType::WARNING,
+                        format!("Sandport: {m}"),
+                    )
+                    .await;
+            }
             Some(Ok(Event::PortsChanged(ports))) => {
                 shared
                     .notify_value("sandport/portsChanged", json!({ "ports": ports }))
