@@ -805,3 +805,27 @@ async fn shutdown_stops_everything() {
         assert_ne!(p.status, Status::Running);
     }
 }
+
+#[tokio::test]
+async fn a_signal_right_after_the_start_is_not_lost() {
+    // dash catches a SIGINT that lands during its start-up and forks its
+    // command anyway: that command must get the signal too.
+    let sb = sandbox().await;
+    for i in 0..25 {
+        let p = sb.engine.start_process(start("sleep 30")).await.unwrap();
+        let t = Instant::now();
+        let k = sb
+            .engine
+            .kill_process(&p.id, Some("SIGINT"), Some(Duration::from_secs(3)))
+            .await
+            .unwrap();
+        assert_eq!(k.status, Status::Killed, "trial {i}");
+        assert_eq!(k.signal.as_deref(), Some("SIGINT"), "trial {i}: {k:?}");
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "trial {i}: {:?}",
+            t.elapsed()
+        );
+    }
+    sb.engine.shutdown(Duration::from_secs(1)).await;
+}

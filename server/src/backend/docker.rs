@@ -746,7 +746,7 @@ impl Signaller for DockerSignaller {
         }
     }
 
-    async fn members(&self) -> Vec<u32> {
+    async fn members(&self) -> Vec<(u32, String)> {
         match self
             .backend
             .run_output(&["members", &self.pgid.to_string()])

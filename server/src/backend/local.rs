@@ -162,7 +162,7 @@ impl Signaller for GroupSignaller {
         }
     }
 
-    async fn members(&self) -> Vec<u32> {
+    async fn members(&self) -> Vec<(u32, String)> {
         group_members(self.pgid)
     }
 
@@ -315,17 +315,19 @@ impl Drop for LocalBackend {
     }
 }
 
-/// Live (not zombie) processes of a process group.
-pub fn group_members(pgid: i32) -> Vec<u32> {
+/// Live (not zombie) processes of a process group, with their program name.
+pub fn group_members(pgid: i32) -> Vec<(u32, String)> {
     proc_table()
         .into_iter()
         .filter(|p| p.pgrp == pgid && p.state != 'Z' && p.state != 'X')
-        .map(|p| p.pid)
+        .map(|p| (p.pid, p.comm))
         .collect()
 }
 
 #[derive(Debug, Clone)]
 pub struct ProcEntry {
+    /// The program's name; changes when the process execs another program.
+    pub comm: String,
     pub pid: u32,
     pub ppid: u32,
     pub pgrp: i32,
@@ -353,7 +355,9 @@ pub fn proc_table() -> Vec<ProcEntry> {
 pub fn read_stat(pid: u32) -> Option<ProcEntry> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // comm may hold spaces and parentheses: fields follow the last ')'.
-    let rest = &s[s.rfind(')')? + 2..];
+    let close = s.rfind(')')?;
+    let comm = s[s.find('(')? + 1..close].to_string();
+    let rest = &s[close + 2..];
     let mut f = rest.split_ascii_whitespace();
     let state = f.next()?.chars().next()?;
     let ppid = f.next()?.parse().ok()?;
@@ -363,6 +367,7 @@ pub fn read_stat(pid: u32) -> Option<ProcEntry> {
         ppid,
         pgrp,
         state,
+        comm,
     })
 }
 

@@ -41,8 +41,9 @@ pub enum Ended {
 #[async_trait]
 pub trait Signaller: Send + Sync {
     async fn signal_group(&self, sig: i32) -> std::io::Result<()>;
-    /// Live processes of the group (zombies count as gone).
-    async fn members(&self) -> Vec<u32>;
+    /// Live processes of the group (zombies count as gone), with the name
+    /// of the program each runs.
+    async fn members(&self) -> Vec<(u32, String)>;
     /// Signal these processes (of the group) one by one.
     async fn signal_pids(&self, sig: i32, pids: &[u32]);
     /// Whether any process of the group is still alive.

@@ -29,6 +29,8 @@ pub use types::*;
 pub const DEFAULT_LOG_CAP: usize = 4 * 1024 * 1024;
 /// Longest wait a caller may ask for (a day); more is a mistake.
 pub const MAX_TIMEOUT_MS: u64 = 86_400_000;
+/// A kill this soon after the start may race the shell's start-up.
+const START_RACE: Duration = Duration::from_millis(500);
 /// Output kept per stream by `exec`.
 pub const EXEC_OUTPUT_CAP: usize = 1024 * 1024;
 
@@ -520,7 +522,7 @@ async fn kill_proc(p: &Arc<Proc>, sig: i32, grace: Duration) {
     let Some(sg) = p.signaller.clone() else {
         return;
     };
-    let mut seen: std::collections::HashSet<u32> = sg.members().await.into_iter().collect();
+    let mut seen: HashMap<u32, String> = sg.members().await.into_iter().collect();
     if !p.is_running() && seen.is_empty() {
         return;
     }
@@ -533,8 +535,13 @@ async fn kill_proc(p: &Arc<Proc>, sig: i32, grace: Duration) {
         return;
     }
     // Until the leader has ended and the rest of the group is gone, or the
-    // grace runs out. A process that joined the group after the signal (a
-    // shell that caught it mid-startup and forked anyway) gets it too.
+    // grace runs out. Right after a start the signal can be lost to a race:
+    // the shell catches it (dash does, for SIGINT) and goes on to fork or
+    // exec its command, whose program never saw it. So in that window a
+    // process that joined the group after the signal, or has exec'd another
+    // program since, gets it again. (Later, a process forked by a trap is
+    // the program's own business: it is left alone.)
+    let racy_start = p.spawned.elapsed() < START_RACE;
     let deadline = tokio::time::Instant::now() + grace;
     let mut step = Duration::from_millis(5);
     loop {
@@ -542,8 +549,12 @@ async fn kill_proc(p: &Arc<Proc>, sig: i32, grace: Duration) {
         if members.is_empty() && !p.is_running() {
             break;
         }
-        let fresh: Vec<u32> = members.into_iter().filter(|m| seen.insert(*m)).collect();
-        if !fresh.is_empty() {
+        let fresh: Vec<u32> = members
+            .into_iter()
+            .filter(|(pid, comm)| seen.insert(*pid, comm.clone()).as_ref() != Some(comm))
+            .map(|(pid, _)| pid)
+            .collect();
+        if racy_start && !fresh.is_empty() {
             sg.signal_pids(sig, &fresh).await;
         }
         if tokio::time::Instant::now() >= deadline {

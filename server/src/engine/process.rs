@@ -35,6 +35,8 @@ pub struct Proc {
     pub cwd: String,
     pub pid: Option<u32>,
     pub started_at: String,
+    /// When it was spawned (monotonic), for the start-up kill race.
+    pub spawned: std::time::Instant,
     pub seq: u64,
     pub state: Mutex<State>,
     /// stdout, stderr.
@@ -73,6 +75,7 @@ impl Proc {
             cwd,
             pid,
             started_at: now_rfc3339(),
+            spawned: std::time::Instant::now(),
             seq,
             state: Mutex::new(state),
             bufs: Mutex::new([StreamBuf::new(log_cap), StreamBuf::new(log_cap)]),
