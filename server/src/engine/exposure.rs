@@ -543,13 +543,23 @@ impl Engine {
         };
         let st = self.exposures().state.lock().unwrap();
         let entry = port.and_then(|p| st.ports.get(&p));
-        // Compare against something of the right shape even when the port is
-        // unknown, so timing says as little as the 404 body does.
-        let expected = match (port, entry) {
-            (Some(p), Some(e)) => label(p, &st.sandbox_id, &e.token),
-            _ => label(0, &st.sandbox_id, "________________"),
-        };
-        let same = bool::from(given.ct_eq(expected.as_bytes()));
+        // `{sandboxId}-{token}` after the port, compared without building the
+        // label (this runs per request) and in time that depends only on
+        // the expected label: against a stand-in of the same shape when the
+        // port is unknown, so timing says as little as the 404 body does.
+        let token = entry.map_or("________________", |e| e.token.as_str());
+        let rest = given.get(digits + 1..).unwrap_or(&[]);
+        let expected = st
+            .sandbox_id
+            .bytes()
+            .chain(std::iter::once(b'-'))
+            .chain(token.bytes());
+        let mut diff = u8::from(rest.len() != st.sandbox_id.len() + 1 + token.len());
+        for (i, e) in expected.enumerate() {
+            diff |= rest.get(i).copied().unwrap_or(0) ^ e;
+        }
+        // The port as written must be the canonical one (no leading zero).
+        let same = diff == 0 && given.first() != Some(&b'0');
         let e = entry?;
         if !same || e.expired(Instant::now()) {
             return None;
@@ -704,6 +714,13 @@ mod tests {
         assert!(e.route("3000-other-one").is_none());
         assert!(e.route("3001-box-one").is_none());
         assert!(e.route("junk").is_none());
+        // Near misses: a prefix, an extra byte, a leading zero, no token.
+        assert!(e.route("3000-box-on").is_none());
+        assert!(e.route("3000-box-one1").is_none());
+        assert!(e.route("03000-box-one").is_none());
+        assert!(e.route("3000-box-").is_none());
+        assert!(e.route("3000-").is_none());
+        assert!(e.route("3000").is_none());
         // Rotation.
         e.expose_port(3000, None, Some("two".into()), None).unwrap();
         assert!(r.closed.is_cancelled());
