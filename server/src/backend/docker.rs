@@ -901,7 +901,6 @@ impl Backend for DockerBackend {
             cwd_display: cwd,
             stdout: Box::new(out_r),
             stderr: Box::new(err_r),
-            output_capacity: OUTPUT_PIPE,
             signaller: Arc::new(DockerSignaller {
                 backend: Arc::new(DockerBackendRef {
                     docker: self.docker.clone(),

@@ -212,18 +212,13 @@ impl Backend for LocalBackend {
         };
         let stdout = child.stdout().take().expect("piped stdout");
         let stderr = child.stderr().take().expect("piped stderr");
-        let mut output_capacity = usize::MAX;
         {
             use std::os::fd::AsRawFd;
             // Larger pipes: fewer wake-ups of writer and reader under heavy
             // output. Unprivileged users past their pipe quota keep 64 KiB.
             for fd in [stdout.as_raw_fd(), stderr.as_raw_fd()] {
                 // SAFETY: fcntl on pipe fds we own; failure leaves the default size.
-                let size = unsafe {
-                    libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE);
-                    libc::fcntl(fd, libc::F_GETPIPE_SZ)
-                };
-                output_capacity = output_capacity.min(size.max(0) as usize);
+                unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, PIPE_SIZE) };
             }
         }
         let pgid = pid.unwrap_or(0) as i32;
@@ -253,7 +248,6 @@ impl Backend for LocalBackend {
             cwd_display,
             stdout: Box::new(stdout),
             stderr: Box::new(stderr),
-            output_capacity,
             signaller: Arc::new(GroupSignaller { pgid }),
             exit,
         })

@@ -58,9 +58,6 @@ pub struct Spawned {
     pub cwd_display: String,
     pub stdout: Box<dyn AsyncRead + Send + Unpin>,
     pub stderr: Box<dyn AsyncRead + Send + Unpin>,
-    /// Bytes each output channel holds while nobody reads (pipe capacity):
-    /// with room to spare the engine batches its reads of busy output.
-    pub output_capacity: usize,
     pub signaller: std::sync::Arc<dyn Signaller>,
     /// Resolves when the process (the group's leader) has ended.
     pub exit: BoxFuture<'static, std::io::Result<Ended>>,

@@ -244,14 +244,12 @@ impl Engine {
             proc.clone(),
             Stream::Stdout,
             spawned.stdout,
-            spawned.output_capacity,
             ev.clone(),
         ));
         tokio::spawn(process::pump(
             proc.clone(),
             Stream::Stderr,
             spawned.stderr,
-            spawned.output_capacity,
             ev.clone(),
         ));
         let info = proc.info();

@@ -12,10 +12,6 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{broadcast, watch};
 
 const READ_CHUNK: usize = 1024 * 1024;
-/// A read at least this large means output is streaming…
-const BATCH_AFTER: usize = 16 * 1024;
-/// …so wait this long before the next read (the pipe holds 1 MiB).
-const BATCH_PAUSE: Duration = Duration::from_millis(1);
 /// After the leader ends, how long its output may still drain before the
 /// end is published (background jobs can hold the pipes open for ever).
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(150);
@@ -147,11 +143,8 @@ pub async fn pump(
     proc: Arc<Proc>,
     stream: Stream,
     mut r: Box<dyn AsyncRead + Send + Unpin>,
-    capacity: usize,
     events: broadcast::Sender<Event>,
 ) {
-    // Pausing only makes sense when the pipe can hold what comes meanwhile.
-    let batch = capacity >= READ_CHUNK / 2;
     let idx = stream as usize;
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
@@ -160,7 +153,7 @@ pub async fn pump(
         }
         match r.read_buf(&mut buf).await {
             Ok(0) | Err(_) => break,
-            Ok(n) => {
+            Ok(_) => {
                 let chunk = buf.split().freeze();
                 proc.bufs.lock().unwrap()[idx].push(chunk);
                 proc.bump();
@@ -168,12 +161,6 @@ pub async fn pump(
                     process_id: proc.id.clone(),
                     stream,
                 });
-                // Under a stream of output, let the pipe fill a little
-                // before the next read: a few large reads instead of one
-                // wake-up per small write. A quiet process is read at once.
-                if batch && (BATCH_AFTER..READ_CHUNK / 2).contains(&n) {
-                    tokio::time::sleep(BATCH_PAUSE).await;
-                }
             }
         }
     }
