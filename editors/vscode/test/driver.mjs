@@ -293,11 +293,12 @@ async function ui() {
 
   await step('the code lens on server.py says "Open preview"; clicking it opens the URL (window/showDocument)', async () => {
     await page.keyboard.press('Escape');
-    await page.keyboard.press('Control+P');
-    await quickInput.waitFor({ state: 'visible', timeout: 5000 });
-    await page.keyboard.type('server.py', { delay: 10 });
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'server.py' }).first().waitFor({ state: 'visible', timeout: 10000 });
-    await page.keyboard.press('Enter');
+    // Open it from the Explorer: keystrokes can land in the Simple Browser's
+    // webview the previous step left focused (Ctrl+P then goes nowhere).
+    const row = page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'server.py' }).first();
+    await row.waitFor({ state: 'visible', timeout: 10000 });
+    await row.click();
+    await page.locator('.tab.active', { hasText: 'server.py' }).first().waitFor({ state: 'visible', timeout: 10000 });
     const lens = page.locator('.codelens-decoration a', { hasText: `Open preview (${PORT_B})` }).first();
     await lens.waitFor({ state: 'visible', timeout: 20000 });
     await page.screenshot({ path: path.join(shots, 'code-lens.png') });
