@@ -83,14 +83,7 @@ impl Args {
         let Some(v) = self.get(field) else {
             return Ok(None);
         };
-        let n = match v {
-            Value::Number(n) => n.as_i64().or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
-                    .map(|f| f as i64)
-            }),
-            _ => None,
-        };
+        let n = whole_number(v);
         let Some(n) = n else {
             return Err(bad(field, "a whole number", v));
         };
@@ -115,14 +108,7 @@ impl Args {
         let Some(v) = self.get(field) else {
             return Ok(None);
         };
-        let n = match v {
-            Value::Number(n) => n.as_i64().or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
-                    .map(|f| f as i64)
-            }),
-            _ => None,
-        };
+        let n = whole_number(v);
         let Some(n) = n else {
             return Err(bad(field, "a port number", v));
         };
@@ -170,6 +156,18 @@ impl Args {
 
     pub fn raw(&self, field: &str) -> Option<&Value> {
         self.get(field)
+    }
+}
+
+/// `v` as a whole number: an integer, or a float with no fraction.
+fn whole_number(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
+                .map(|f| f as i64)
+        }),
+        _ => None,
     }
 }
 
