@@ -5,6 +5,27 @@ use sandport_e2e::*;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// `sandport run` on the docker backend with the test image (the host's
+/// /usr and /etc mounted read-only) in sandbox `id`.
+fn docker_run(id: &str) -> Command {
+    let mut c = Command::new(sandport_bin());
+    c.args([
+        "run",
+        "--backend",
+        "docker",
+        "--docker-image",
+        "sandport-test:host",
+    ])
+    .args([
+        "--docker-mount",
+        "/usr:/usr:ro",
+        "--docker-mount",
+        "/etc:/etc:ro",
+    ])
+    .args(["--sandbox-id", id]);
+    c
+}
+
 #[test]
 fn a_sigkilled_server_leaves_no_container() {
     if !docker_ready() {
@@ -13,21 +34,8 @@ fn a_sigkilled_server_leaves_no_container() {
     let ws = tempfile::tempdir().unwrap();
     let m = marker();
     let id = format!("k{m}");
-    let mut child = Command::new(sandport_bin())
-        .args([
-            "run",
-            "--backend",
-            "docker",
-            "--docker-image",
-            "sandport-test:host",
-        ])
-        .args([
-            "--docker-mount",
-            "/usr:/usr:ro",
-            "--docker-mount",
-            "/etc:/etc:ro",
-        ])
-        .args(["--sandbox-id", &id, "--workspace"])
+    let mut child = docker_run(&id)
+        .arg("--workspace")
         .arg(ws.path())
         .args(["--", &format!("sleep 3{m} & sleep 4{m}")])
         .stdin(Stdio::null())
@@ -56,27 +64,8 @@ fn docker_run_exposes_a_loopback_service() {
     std::fs::write(ws.path().join("index.html"), "docker preview").unwrap();
     let m = marker();
     let gw = free_port();
-    let mut child = Command::new(sandport_bin())
-        .args([
-            "run",
-            "--json",
-            "--backend",
-            "docker",
-            "--docker-image",
-            "sandport-test:host",
-        ])
-        .args([
-            "--docker-mount",
-            "/usr:/usr:ro",
-            "--docker-mount",
-            "/etc:/etc:ro",
-        ])
-        .args([
-            "--sandbox-id",
-            &format!("e{m}"),
-            "--gateway-listen",
-            &format!("127.0.0.1:{gw}"),
-        ])
+    let mut child = docker_run(&format!("e{m}"))
+        .args(["--json", "--gateway-listen", &format!("127.0.0.1:{gw}")])
         .args(["--wait-port", "8000", "--expose", "8000:web", "--workspace"])
         .arg(ws.path())
         .args([
