@@ -346,3 +346,223 @@ pub fn resolve(
         open_browser: a.open_browser.unwrap_or(false),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workspace::read::{HealthSpec, Mode};
+    use crate::workspace::services::parse_toml;
+    use serde_json::json;
+    use std::path::Path;
+
+    #[test]
+    fn port_keys() {
+        assert_eq!(parse_port_key("5173"), Ok((5173, 5173)));
+        assert_eq!(parse_port_key("9000-9100"), Ok((9000, 9100)));
+        assert!(parse_port_key("0").is_err());
+        assert!(parse_port_key("65536").is_err());
+        assert!(parse_port_key("10-5").is_err());
+        assert!(parse_port_key("http").is_err());
+        assert!(parse_port_key("1-").is_err());
+    }
+
+    #[test]
+    fn settings_shape_in_camel_case() {
+        let (s, problems) = parse_port_settings(
+            Some(&json!({
+                "5173": {"label": "web", "onDetect": "expose", "visibility": "private"},
+                "9000-9100": {"onDetect": "silent", "health": {"path": "/h", "failures": 3}},
+                "9229": {"health": false},
+            })),
+            Some(&json!({"onDetect": "ignore"})),
+        );
+        assert_eq!(problems, vec![]);
+        assert_eq!(s.ports.len(), 3);
+        assert_eq!(s.ports[0].attrs.label.as_deref(), Some("web"));
+        assert_eq!(s.ports[0].attrs.on_detect, Some(OnDetect::Expose));
+        assert_eq!(s.ports[0].attrs.visibility, Some(Visibility::Private));
+        assert_eq!(
+            s.ports[1].attrs.health,
+            Some(Health::Probe(HealthSpec {
+                path: Some("/h".into()),
+                failures: Some(3),
+                ..Default::default()
+            }))
+        );
+        assert_eq!(s.ports[2].attrs.health, Some(Health::Off));
+        assert_eq!(s.default.on_detect, Some(OnDetect::Ignore));
+    }
+
+    #[test]
+    fn settings_problems_name_the_key() {
+        let (s, problems) = parse_port_settings(
+            Some(&json!({
+                "5173": {"on-detect": "expose"},
+                "abc": {},
+                "3000": {"onDetect": "shout", "health": {"port": 1}},
+            })),
+            Some(&json!("expose")),
+        );
+        let msgs: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(msgs.len(), 5, "{msgs:#?}");
+        let has = |needle: &str| msgs.iter().any(|m| m.contains(needle));
+        assert!(
+            has("unknown key `on-detect` in ports.\"5173\"") && has("(did you mean `onDetect`?)")
+        );
+        assert!(has("`abc` is not a port"));
+        assert!(has("\"shout\" is not one of"));
+        // Port attributes' health has no `port`: the exposure is the port.
+        assert!(has("unknown key `port` in ports.\"3000\".health"));
+        assert!(has("portsDefault: expected a table"));
+        assert!(problems.iter().all(|p| p.range.is_none()));
+        assert_eq!(s.ports.len(), 2);
+    }
+
+    const DEVCONTAINER: &str = r#"{
+  // Comments and trailing commas, as VS Code writes them.
+  "name": "app",
+  "forwardPorts": [3000, "5173", "localhost:8080", "db:5432",],
+  "portsAttributes": {
+    "3000": { "label": "API", "onAutoForward": "notify" },
+    "5173": { "label": "Web", "onAutoForward": "openBrowser", "protocol": "http" },
+    "9000-9010": { "label": "tools", "onAutoForward": "silent" },
+    "9005": { "onAutoForward": "ignore" },
+    ".+\\/server.js": { "onAutoForward": "openPreview" },
+  },
+  /* the rest */
+  "otherPortsAttributes": { "onAutoForward": "silent" },
+}"#;
+
+    #[test]
+    fn devcontainer_jsonc() {
+        let (dc, problems) = parse_devcontainer(DEVCONTAINER);
+        assert_eq!(dc.forward, [3000, 5173, 8080]);
+        assert_eq!(dc.rules.len(), 4);
+        assert_eq!(dc.rules[1].attrs.on_detect, Some(OnDetect::Expose));
+        assert_eq!(dc.rules[1].attrs.open_browser, Some(true));
+        assert_eq!(dc.other.on_detect, Some(OnDetect::Silent));
+        let msgs: Vec<&str> = problems.iter().map(|p| p.message.as_str()).collect();
+        assert_eq!(msgs.len(), 2, "{msgs:#?}");
+        assert!(msgs[0].contains("\"db:5432\""));
+        assert!(msgs[1].contains(".+\\\\/server.js") || msgs[1].contains("server.js"));
+        assert!(problems
+            .iter()
+            .all(|p| p.severity == crate::workspace::Severity::Warning));
+
+        for (value, want, open) in [
+            ("notify", OnDetect::Notify, None),
+            ("openBrowser", OnDetect::Expose, Some(true)),
+            ("openBrowserOnce", OnDetect::Expose, Some(true)),
+            ("openPreview", OnDetect::Expose, Some(true)),
+            ("silent", OnDetect::Silent, None),
+            ("ignore", OnDetect::Ignore, None),
+        ] {
+            let text = format!(r#"{{"otherPortsAttributes": {{"onAutoForward": "{value}"}}}}"#);
+            let (dc, problems) = parse_devcontainer(&text);
+            assert_eq!(problems, vec![]);
+            assert_eq!(
+                (dc.other.on_detect, dc.other.open_browser),
+                (Some(want), open),
+                "{value}"
+            );
+        }
+    }
+
+    #[test]
+    fn devcontainer_syntax_error_has_a_range() {
+        let (dc, problems) = parse_devcontainer("{\n  \"forwardPorts\": [3000\n  \"x\": 1\n}");
+        assert_eq!(dc, DevContainer::default());
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].severity, crate::workspace::Severity::Error);
+        assert!(problems[0].range.unwrap().start.line >= 1, "{problems:?}");
+    }
+
+    #[test]
+    fn resolution_precedence_settings_then_toml_then_devcontainer() {
+        let toml = parse_toml(
+            r#"[ports]
+"3000" = { label = "api (toml)", visibility = "private" }
+"9000-9100" = { label = "tools", on-detect = "silent" }
+"9229" = { on-detect = "ignore", health = { mode = "tcp", interval = 1000 } }
+"#,
+            Path::new("/ws"),
+        );
+        assert_eq!(toml.problems, vec![]);
+        let (settings, p) = parse_port_settings(
+            Some(&json!({"3000": {"onDetect": "silent"}, "9000-9005": {"label": "narrow"}})),
+            Some(&json!({"visibility": "private"})),
+        );
+        assert_eq!(p, vec![]);
+        let (dc, _) = parse_devcontainer(DEVCONTAINER);
+
+        // 3000: onDetect from the settings, label and visibility from the
+        // toml (they beat devcontainer's "API" and forwardPorts' expose).
+        let r = resolve(3000, &settings, &toml.ports, &dc);
+        assert_eq!(r.on_detect, OnDetect::Silent);
+        assert_eq!(r.label.as_deref(), Some("api (toml)"));
+        assert_eq!(r.visibility, Visibility::Private);
+
+        // 5173: devcontainer only: forwarded, so exposed, browser opened.
+        let r = resolve(5173, &settings, &toml.ports, &dc);
+        assert_eq!(
+            (r.label.as_deref(), r.on_detect, r.open_browser),
+            (Some("Web"), OnDetect::Expose, true)
+        );
+        // portsDefault applies to every port no rule sets the field for.
+        assert_eq!(r.visibility, Visibility::Private);
+
+        // 9003: the settings' narrower range gives the label; the toml's
+        // wider one the onDetect.
+        let r = resolve(9003, &settings, &toml.ports, &dc);
+        assert_eq!(
+            (r.label.as_deref(), r.on_detect),
+            (Some("narrow"), OnDetect::Silent)
+        );
+        // 9050: toml range label beats devcontainer's.
+        let r = resolve(9050, &settings, &toml.ports, &dc);
+        assert_eq!(r.label.as_deref(), Some("tools"));
+
+        // 9229: health from the toml.
+        let r = resolve(9229, &settings, &toml.ports, &dc);
+        assert_eq!(r.on_detect, OnDetect::Ignore);
+        assert_eq!(
+            r.health,
+            Some(Health::Probe(HealthSpec {
+                mode: Some(Mode::Tcp),
+                interval_ms: Some(1000),
+                ..Default::default()
+            }))
+        );
+
+        // 9005 inside devcontainer's 9000-9010: its exact rule wins there,
+        // but the toml's range sets onDetect first.
+        let r = resolve(9005, &PortSettings::default(), &toml.ports, &dc);
+        assert_eq!(r.on_detect, OnDetect::Silent);
+        let r = resolve(9005, &PortSettings::default(), &[], &dc);
+        assert_eq!(
+            (r.on_detect, r.label.as_deref()),
+            (OnDetect::Ignore, Some("tools"))
+        );
+
+        // Nothing anywhere: otherPortsAttributes, then the defaults.
+        let r = resolve(4444, &PortSettings::default(), &[], &dc);
+        assert_eq!(r.on_detect, OnDetect::Silent);
+        let r = resolve(
+            4444,
+            &PortSettings::default(),
+            &[],
+            &DevContainer::default(),
+        );
+        assert_eq!(
+            r,
+            ResolvedPort {
+                port: 4444,
+                label: None,
+                on_detect: OnDetect::Notify,
+                visibility: Visibility::Public,
+                health: None,
+                open_browser: false,
+            }
+        );
+    }
+}
