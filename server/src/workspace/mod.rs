@@ -7,6 +7,7 @@
 //! and the LSP front end to translate. One [`schema`] table drives the
 //! unknown-key checks, completion and hover.
 
+pub mod language;
 mod node;
 pub mod ports;
 pub mod read;
