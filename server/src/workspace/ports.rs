@@ -161,6 +161,9 @@ pub fn parse_port_settings(
 ) -> (PortSettings, Vec<Problem>) {
     let mut r = Reader::new(None, Naming::Camel);
     let mut s = PortSettings::default();
+    // An unset setting may arrive as null.
+    let ports = ports.filter(|v| !v.is_null());
+    let ports_default = ports_default.filter(|v| !v.is_null());
     if let Some(v) = ports {
         let n = Node::from_json(v);
         if let Some(entries) = r.table(&n, "ports") {
@@ -391,6 +394,12 @@ mod tests {
         );
         assert_eq!(s.ports[2].attrs.health, Some(Health::Off));
         assert_eq!(s.default.on_detect, Some(OnDetect::Ignore));
+    }
+
+    #[test]
+    fn unset_settings_are_no_problem() {
+        let (s, problems) = parse_port_settings(Some(&json!(null)), None);
+        assert_eq!((s, problems), (PortSettings::default(), vec![]));
     }
 
     #[test]

@@ -357,12 +357,7 @@ fn read_service(r: &mut Reader, s: &Entry, text: &str, root: &Path) -> Option<Se
         }
     }
     if !has_command {
-        let at = if s.value.span.is_some() {
-            s.key_span.clone()
-        } else {
-            None
-        };
-        r.err(format!("{path}: `command` is required"), &at);
+        r.err(format!("{path}: `command` is required"), &s.key_span);
     }
     Some(def)
 }

@@ -327,6 +327,9 @@ fn command_is_required_and_names_are_checked() {
     let text = "[services.a]\ncwd = \".\"\n[services.Bad_Name]\ncommand = \"x\"\n";
     let (line, at, _) = problem(text, "`command` is required");
     assert_eq!((line, at), (0, "a"));
+    // A service known only through a sub-table still gets its position.
+    let (line, at, _) = problem("[services.x.env]\nA = \"1\"\n", "`command` is required");
+    assert_eq!((line, at), (0, "x"));
     let (line, at, _) = problem(text, "invalid service name");
     assert_eq!((line, at), (2, "Bad_Name"));
     assert!(valid_service_name("a"));
