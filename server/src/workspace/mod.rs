@@ -66,3 +66,46 @@ pub fn read_devcontainer(root: &Path) -> Option<(PathBuf, DevContainer, Vec<Prob
         Some((path, dc, problems))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandport_toml_wins_over_procfile_and_devcontainer_is_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        assert!(read_services(root).is_none());
+        assert!(read_devcontainer(root).is_none());
+        std::fs::write(root.join(PROCFILE), "web: python3 -m http.server\n").unwrap();
+        let (path, f) = read_services(root).unwrap();
+        assert_eq!(
+            (path.file_name().unwrap(), f.kind),
+            (PROCFILE.as_ref(), FileKind::Procfile)
+        );
+        std::fs::write(
+            root.join(SERVICES_FILE),
+            "[services.api]\ncommand = \"x\"\n",
+        )
+        .unwrap();
+        let (path, f) = read_services(root).unwrap();
+        assert_eq!(path, root.join(SERVICES_FILE));
+        assert_eq!(f.services[0].name, "api");
+        assert!(f.is_valid());
+
+        std::fs::write(
+            root.join(".devcontainer.json"),
+            "{\"forwardPorts\": [3000,],}",
+        )
+        .unwrap();
+        let (_, dc, problems) = read_devcontainer(root).unwrap();
+        assert_eq!((dc.forward, problems), (vec![3000], vec![]));
+        std::fs::create_dir(root.join(".devcontainer")).unwrap();
+        std::fs::write(
+            root.join(".devcontainer/devcontainer.json"),
+            "{\"forwardPorts\": [4000]}",
+        )
+        .unwrap();
+        assert_eq!(read_devcontainer(root).unwrap().1.forward, [4000]);
+    }
+}
