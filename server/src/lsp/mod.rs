@@ -372,6 +372,10 @@ impl LanguageServer for Server {
                 if restart.len() == 1 { "it" } else { "them" }
             ));
         }
+        // What changes at once (sandbox id, URL base) is applied before the
+        // next message is read, so a request right after this notification
+        // sees it; only a gateway restart (hostHeader) runs on its own.
+        msgs.extend(ports::apply_now(&self.s, &old, &new));
         let s = self.s.clone();
         tokio::spawn(async move {
             msgs.extend(ports::apply_live(&s, &old, &new).await);
