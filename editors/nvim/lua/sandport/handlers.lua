@@ -165,10 +165,12 @@ M.handlers['workspace/codeLens/refresh'] = function(err, result, ctx)
   return require('sandport.lens').on_refresh_request(err, result, ctx)
 end
 
-M.handlers['sandport/portsChanged'] = function(_, params)
+M.handlers['sandport/portsChanged'] = function(_, params, ctx)
   if type(params) == 'table' and type(params.ports) == 'table' then
     state.ports = params.ports
     require('sandport.lists').on_ports_changed()
+    -- "Expose 3000" becomes "Open preview (3000)" and back.
+    require('sandport.lens').on_refresh_request(nil, nil, ctx)
   end
 end
 

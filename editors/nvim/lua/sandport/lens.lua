@@ -2,8 +2,8 @@
 -- as `app.listen(3000)`, with no setup: the workspace's file buffers are
 -- attached to the server while it runs, their lenses are asked for when a
 -- buffer is attached, entered, written or left insert mode (debounced), and
--- again when the server says the ports in use or exposed changed
--- (workspace/codeLens/refresh).
+-- again when the server says the ports in use changed
+-- (workspace/codeLens/refresh) or the exposed ones did (sandport/portsChanged).
 local M = {}
 
 local uv = vim.uv or vim.loop
