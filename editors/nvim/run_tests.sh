@@ -70,6 +70,23 @@ for f in "${files[@]}"; do
   fi
 done
 
+# A screenshot of the real TUI (tmux; PNG with chromium): README's picture.
+SHOTS="${SANDPORT_SCREENSHOTS:-$HERE/.deps/screenshots}"
+if [ $# -eq 0 ]; then
+  if command -v tmux >/dev/null; then
+    echo "# tests/screenshot.sh -> $SHOTS"
+    if TMPDIR="$TMP" NVIM_BIN="$NVIM_BIN" timeout -k 5 180 bash "$HERE/tests/screenshot.sh" "$SHOTS"; then
+      passed=$((passed + 1))
+    else
+      fail "tests/screenshot.sh"
+    fi
+  elif [ "${CI:-}" = true ]; then
+    fail "tmux is missing: the screenshot test cannot run (apt-get install tmux)"
+  else
+    echo "# skipped tests/screenshot.sh: no tmux"
+  fi
+fi
+
 # Nothing the tests started may be left running: no live (non-zombie)
 # process whose working directory is in the tests' workspaces, and no
 # python3 http.server of the tests.

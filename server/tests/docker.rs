@@ -303,3 +303,74 @@ async fn an_image_with_only_busybox_is_enough() {
     engine.shutdown(Duration::from_secs(2)).await;
     assert!(docker_containers_of(&id).is_empty());
 }
+
+/// An engine reached over TCP counts as remote: the agent is not
+/// bind-mounted but uploaded (the archive API) — for the plain dynamic build,
+/// its loader and libraries too. The "remote" engine is this machine's,
+/// behind a TCP→unix-socket forwarder of the test's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_engine_gets_the_agent_with_its_libraries_uploaded() {
+    if !docker_ready() {
+        return;
+    }
+    let sock = std::env::var("DOCKER_HOST")
+        .ok()
+        .and_then(|h| h.strip_prefix("unix://").map(str::to_string))
+        .unwrap_or_else(|| "/var/run/docker.sock".into());
+    if !std::path::Path::new(&sock).exists() {
+        eprintln!("skipped: the engine is not on a local unix socket");
+        return;
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let forwarder = tokio::spawn(async move {
+        loop {
+            let Ok((mut tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let sock = sock.clone();
+            tokio::spawn(async move {
+                if let Ok(mut unix) = tokio::net::UnixStream::connect(&sock).await {
+                    let _ = tokio::io::copy_bidirectional(&mut tcp, &mut unix).await;
+                }
+            });
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let id = format!("u{}", marker());
+    let mut o = docker_options(&id);
+    o.image = "sandport-test:busybox".into();
+    o.mounts.clear();
+    o.host = Some(format!("tcp://{addr}"));
+    let engine = Engine::new(
+        EngineConfig::new(dir.path()),
+        Arc::new(DockerBackend::new(o, dir.path()).await.unwrap()),
+    )
+    .unwrap();
+    let p = engine
+        .start_process(StartProcess {
+            command: "ls /.sandport/lib; busybox tr '\\0' ' ' < /proc/1/cmdline".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    engine.wait_for_exit(&p.id, Some(30_000)).await.unwrap();
+    let out = engine.get_logs(&p.id, None, None).unwrap().stdout;
+    let dynamic = std::fs::read(env!("CARGO_BIN_EXE_sandport"))
+        .unwrap()
+        .windows(15)
+        .take(4096)
+        .any(|w| w == b"/lib64/ld-linux");
+    if dynamic && std::env::var_os("SANDPORT_AGENT").is_none() {
+        assert!(out.contains("libc.so.6"), "{out}");
+        assert!(
+            out.contains("--library-path /.sandport/lib /.sandport/sandport agent init"),
+            "{out}"
+        );
+    } else {
+        assert!(out.contains("/.sandport/sandport agent init"), "{out}");
+    }
+    engine.shutdown(Duration::from_secs(2)).await;
+    assert!(docker_containers_of(&id).is_empty());
+    forwarder.abort();
+}

@@ -51,9 +51,12 @@ async fn engine_down_then_back() {
         .status()
         .unwrap();
     assert!(stop.success());
+    // pgrep prints the pids it finds: keep them out of the test output
+    // (polled, dockerd's pid was printed dozens of times in CI).
     let dockerd_gone = || {
         !std::process::Command::new("pgrep")
             .args(["-x", "dockerd"])
+            .stdout(std::process::Stdio::null())
             .status()
             .is_ok_and(|s| s.success())
     };

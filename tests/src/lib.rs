@@ -135,20 +135,33 @@ pub fn docker_containers_of(sandbox: &str) -> Vec<String> {
         .collect()
 }
 
-/// Whether the Docker tests can run here: an engine and `SANDPORT_AGENT`
-/// (a static sandport; scripts/test-all.sh builds it). Prints why not, and
-/// under CI=true a missing engine fails the run instead.
+/// Whether the Docker tests can run here: an engine answers on
+/// /var/run/docker.sock or DOCKER_HOST (the agent comes with the build; a
+/// static one in `SANDPORT_AGENT` is used when set) and the test images of
+/// tests/docker/images.sh exist. Prints why not, and
+/// under CI=true that fails the run instead.
 pub fn docker_ready() -> bool {
     let engine = std::path::Path::new("/var/run/docker.sock").exists()
         || std::env::var("DOCKER_HOST").is_ok();
-    let agent = std::env::var("SANDPORT_AGENT").is_ok();
-    if engine && agent {
+    let images = engine
+        && std::process::Command::new("docker")
+            .args([
+                "image",
+                "inspect",
+                "sandport-test:host",
+                "sandport-test:busybox",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    if images {
         return true;
     }
     let why = if !engine {
         "no Docker engine (/var/run/docker.sock or DOCKER_HOST)"
     } else {
-        "SANDPORT_AGENT (a static sandport) is not set; scripts/test-all.sh builds it"
+        "the test images are missing: run `bash tests/docker/images.sh`"
     };
     assert!(
         std::env::var("CI").as_deref() != Ok("true"),

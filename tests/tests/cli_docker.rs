@@ -153,3 +153,48 @@ fn the_editor_is_told_when_the_container_is_killed_from_outside() {
     assert_eq!(msg["type"], 2, "a warning: {msg}");
     lsp.shutdown_exit();
 }
+
+/// Right after a plain `cargo build` (a dynamically linked sandport) and with
+/// no agent variable, `sandport run --backend docker` works, even in an image
+/// with no libc at all: the binary brings its own loader and libraries, and
+/// the agent is the container's PID 1.
+#[test]
+fn the_plain_build_runs_in_a_busybox_image_with_no_agent_variable() {
+    if !docker_ready() {
+        return;
+    }
+    let bin = sandport_bin();
+    let head = std::fs::read(&bin).unwrap();
+    assert!(
+        head[..4096.min(head.len())]
+            .windows(15)
+            .any(|w| w == b"/lib64/ld-linux"),
+        "{} should be the plain dynamic build",
+        bin.display()
+    );
+    let ws = tempfile::tempdir().unwrap();
+    let id = format!("b{}", marker());
+    let out = Command::new(&bin)
+        .env_remove("SANDPORT_AGENT")
+        .args(["run", "--backend", "docker", "--docker-image"])
+        .args(["sandport-test:busybox", "--sandbox-id", &id, "--workspace"])
+        .arg(ws.path())
+        .args([
+            "--",
+            r#"echo "sum=$((6*7))"; busybox tr '\0' ' ' < /proc/1/cmdline; echo"#,
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("sum=42"), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("--library-path /.sandport/lib /.sandport/sandport agent init"),
+        "PID 1 is the agent run by its own loader: {stdout}"
+    );
+    assert!(wait_until(Duration::from_secs(10), || {
+        docker_containers_of(&id).is_empty()
+    }));
+}

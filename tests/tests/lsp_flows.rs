@@ -351,6 +351,33 @@ fn on_expose_open_browser_and_silent() {
     assert!(lsp.server_requests("window/showMessageRequest").is_empty());
 }
 
+/// A request sent right after didChangeConfiguration sees the new sandbox
+/// id and URL domain (they were applied in a task of their own, so under
+/// load `info` could still answer the old ones: the Neovim plugin's
+/// "setup() while running" test failed that way).
+#[test]
+fn a_request_right_after_a_settings_change_sees_it() {
+    let (_d, lsp) = start(json!({"gateway": {"listen": "127.0.0.1:0"}, "onExpose": "silent"}));
+    for i in 0..20 {
+        let id = format!("live{i}");
+        let domain = format!("d{i}.localhost");
+        lsp.notify(
+            "workspace/didChangeConfiguration",
+            json!({"settings": {"sandport": {
+                "sandboxId": id,
+                "gateway": {"listen": "127.0.0.1:0", "domain": domain},
+                "onExpose": "silent",
+            }}}),
+        );
+        let info = lsp.ok("sandport.info", json!({}));
+        assert_eq!(info["sandboxId"], id.as_str(), "{info}");
+        let x = lsp.ok("sandport.exposePort", json!({"port": 4600 + i}));
+        let url = x["url"].as_str().unwrap();
+        assert!(url.contains(&format!("-{id}-")), "{url}");
+        assert!(url.contains(&domain), "{url}");
+    }
+}
+
 #[test]
 fn websocket_server_through_the_preview_url() {
     use std::io::{Read, Write};

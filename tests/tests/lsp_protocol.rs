@@ -322,9 +322,12 @@ fn code_lenses_before_and_after_exposure() {
     assert_eq!(l[0]["command"]["arguments"][0]["port"], port);
     let refreshes = lsp.server_requests("workspace/codeLens/refresh").len();
     lsp.ok("sandport.exposePort", json!({"port": port}));
-    sys::eventually(Duration::from_secs(5), || {
-        lsp.server_requests("workspace/codeLens/refresh").len() > refreshes
-    });
+    assert!(
+        sys::eventually(Duration::from_secs(5), || {
+            lsp.server_requests("workspace/codeLens/refresh").len() > refreshes
+        }),
+        "a refresh once the port is exposed"
+    );
     let l = lenses(&lsp);
     assert_eq!(l[0]["command"]["command"], "sandport.openPreview");
     assert!(l[0]["command"]["title"]

@@ -79,9 +79,13 @@ function H.wait_note(sub, ms, from)
   end, H.notes)))
 end
 
---- Record vim.ui.open calls (no browser here).
+--- Record vim.ui.open calls (no browser here), as if one could be opened.
 H.opened = {}
 function H.capture_open()
+  H.real_browser_available = require('sandport.handlers').browser_available
+  require('sandport.handlers').browser_available = function()
+    return true
+  end
   vim.ui.open = function(url)
     table.insert(H.opened, url)
     return vim.system({ 'true' }), nil

@@ -40,9 +40,14 @@ end
 test('the server starts on first use and :Sandport start runs the process', function()
   H.eq(sandport.client(), nil, 'no client before use')
   vim.cmd('Sandport start ' .. SERVE)
-  local note = H.wait_note('started proc', 15000)
-  proc_id = note.msg:match('started (%S+)')
-  H.ok(proc_id, 'a process id in ' .. note.msg)
+  local note = H.wait_note('started ' .. SERVE, 15000)
+  for id, p in pairs(state().processes) do
+    if p.command == SERVE then
+      proc_id = id
+    end
+  end
+  H.ok(proc_id, 'the process is known')
+  H.ok(not note.msg:find(proc_id, 1, true), 'named by its command, not its id: ' .. note.msg)
   H.ok(sandport.client(), 'a client now')
   H.eq(sandport.client().root_dir, ws, 'the workspace root')
 end)
@@ -293,6 +298,77 @@ test('a failing process is notified at ERROR level', function()
   vim.cmd('Sandport start sh -c "echo boom >&2; exit 3"')
   local note = H.wait_note('failed with exit code 3', 10000)
   H.eq(note.level, vim.log.levels.ERROR)
+  H.contains(note.msg, 'Sandport: sh -c "echo boom >&2; exit 3" failed with exit code 3')
+end)
+
+test('sandport/processRemoved drops the process and its log buffer', function()
+  local failed
+  for id, p in pairs(state().processes) do
+    if p.command == 'sh -c "echo boom >&2; exit 3"' then
+      failed = id
+    end
+  end
+  H.ok(failed, 'the failed process is known')
+  local logs = require('sandport.logs')
+  local win = vim.api.nvim_get_current_win()
+  vim.cmd('Sandport logs ' .. failed)
+  local buf = H.wait(5000, function()
+    return logs.buffer(failed)
+  end, 'its log buffer')
+  H.eq(vim.api.nvim_get_current_buf(), buf, 'shown')
+  local handler = require('sandport.handlers').handlers['sandport/processRemoved']
+  handler(nil, { processId = failed }, { method = 'sandport/processRemoved' })
+  H.eq(state().processes[failed], nil, 'gone from the state')
+  H.eq(logs.bufs[failed], nil, 'gone from the log buffers')
+  H.ok(not vim.api.nvim_buf_is_valid(buf), 'its buffer is wiped')
+  H.ok(state().processes[proc_id], 'the other process stays')
+  H.ok(logs.buffer(proc_id), 'and its log buffer')
+  handler(nil, { processId = 'proc_unknown' }, {})
+  handler(nil, vim.NIL, {})
+  if vim.api.nvim_win_is_valid(win) then
+    vim.api.nvim_set_current_win(win)
+  end
+end)
+
+test('a URL that cannot be opened is shown and copied', function()
+  local handlers = require('sandport.handlers')
+  local reg = handlers.register()
+  local avail = handlers.browser_available
+  local u = 'http://1-x-y.localhost:1/nowhere'
+  -- A terminal-only machine: no graphical session, no $BROWSER.
+  local saved = {}
+  for _, v in ipairs({ 'DISPLAY', 'WAYLAND_DISPLAY', 'BROWSER' }) do
+    saved[v] = vim.env[v]
+    vim.env[v] = nil
+  end
+  handlers.browser_available = H.real_browser_available
+  vim.fn.setreg(reg, 'before')
+  H.opened = {}
+  local before = #H.notes
+  H.eq(handlers.open_url(u), false, 'not opened')
+  local note = H.wait_note('cannot open a browser', 2000, before)
+  H.contains(note.msg, u)
+  H.eq(note.level, vim.log.levels.WARN)
+  H.eq(vim.fn.getreg(reg), u, 'copied')
+  H.eq(#H.opened, 0, 'vim.ui.open not tried')
+  for k, v in pairs(saved) do
+    vim.env[k] = v
+  end
+  -- vim.ui.open finds no opener.
+  handlers.browser_available = avail
+  local orig = vim.ui.open
+  vim.ui.open = function()
+    return nil, 'vim.ui.open: no handler found (tried: xdg-open)'
+  end
+  handlers._reset_dedup()
+  vim.fn.setreg(reg, 'before')
+  before = #H.notes
+  H.eq(handlers.open_url(u), false, 'not opened')
+  note = H.wait_note('no handler found', 2000, before)
+  H.contains(note.msg, u)
+  H.eq(vim.fn.getreg(reg), u, 'copied')
+  vim.ui.open = orig
+  handlers._reset_dedup()
 end)
 
 test(':Sandport exec and :Sandport info', function()
@@ -324,7 +400,7 @@ test('missing arguments are asked (vim.ui.select over ps)', function()
   vim.ui.select = orig
   H.eq(#offered, 1, 'the one running process')
   H.eq(offered[1].id, proc_id)
-  H.wait_note(proc_id .. ' killed', 10000)
+  H.wait_note(SERVE .. ' killed', 10000)
   H.wait(5000, function()
     local lines = vim.api.nvim_buf_get_lines(log_buf, 0, -1, false)
     return lines[#lines]:find('process killed', 1, true)
@@ -333,7 +409,7 @@ end)
 
 test('nothing is left running after the client stops', function()
   vim.cmd('Sandport start ' .. SERVE)
-  H.wait_note('started proc', 10000, #H.notes - 1)
+  H.wait_note('started ' .. SERVE, 10000, #H.notes - 1)
   H.wait(10000, function()
     return #H.live_processes('http.server ' .. PORT) > 0
   end, 'second server running')
@@ -350,6 +426,12 @@ test('nothing is left running after the client stops', function()
     H.wait(5000, function()
       return #H.live_processes('sandport lsp') == 0 or not vim.uv.kill(pid, 0)
     end, 'server gone')
+  end
+end)
+
+test('no message names a process by its raw id', function()
+  for _, n in ipairs(H.notes) do
+    H.ok(not n.msg:find('proc_[%w]+'), 'a raw id in ' .. vim.inspect(n.msg))
   end
 end)
 

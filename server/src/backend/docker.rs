@@ -14,7 +14,8 @@
 //! "lifeline" exec holds the agent's stdin; when the server goes away by any
 //! means the agent stops the container (removed too when `remove_on_exit`).
 
-use super::agent::{AGENT_PATH, MARK};
+use super::agent::MARK;
+use super::bundle::{bundle_of, AgentBundle};
 use super::{Backend, Conn, Ended, Signaller, SpawnSpec, Spawned};
 use crate::engine::error::{EngineError, Result};
 use async_trait::async_trait;
@@ -56,8 +57,8 @@ pub struct DockerOptions {
     /// `host:container[:ro]`, besides the workspace at /workspace.
     pub mounts: Vec<String>,
     pub sandbox_id: String,
-    /// A statically linked sandport binary to run inside the container
-    /// (default: `$SANDPORT_AGENT`, else this executable when it is static).
+    /// The sandport binary to run inside the container as the agent, static
+    /// or dynamic (default: `$SANDPORT_AGENT`, else this executable).
     pub agent: Option<PathBuf>,
     pub memory_bytes: Option<i64>,
     pub nano_cpus: Option<i64>,
@@ -92,9 +93,9 @@ pub struct DockerBackend {
     docker: Docker,
     opts: DockerOptions,
     root: PathBuf,
-    agent: PathBuf,
-    /// The engine is on this machine (a unix socket): bind-mount the agent
-    /// instead of uploading it.
+    agent: Arc<AgentBundle>,
+    /// The engine is on this machine (a unix socket): bind-mount the agent's
+    /// files (read-only) instead of uploading them.
     local_engine: bool,
     live: tokio::sync::Mutex<Option<Live>>,
     exits: Exits,
@@ -172,51 +173,28 @@ pub fn connect_engine(host: Option<&str>) -> Result<(Docker, bool)> {
     r.map_err(|e| unavailable(&format!("cannot use the Docker engine at {host}"), e))
 }
 
-/// Whether `p` is a 64-bit little-endian ELF executable without a program
-/// interpreter (PT_INTERP), i.e. statically linked: it runs in any container.
-fn is_static(p: &Path) -> bool {
-    let Ok(mut f) = std::fs::File::open(p) else {
-        return false;
-    };
-    use std::io::Read;
-    let mut head = vec![0u8; 64 * 1024];
-    let n = f.read(&mut head).unwrap_or(0);
-    elf_is_static(&head[..n])
-}
-
-fn elf_is_static(b: &[u8]) -> bool {
-    // ELF magic, 64-bit class, little endian.
-    if b.len() < 64 || !b.starts_with(b"\x7fELF") || b[4] != 2 || b[5] != 1 {
-        return false;
-    }
-    let u16_at = |o: usize| u16::from_le_bytes([b[o], b[o + 1]]) as usize;
-    let phoff = u64::from_le_bytes(b[32..40].try_into().unwrap()) as usize;
-    let (entsize, count) = (u16_at(54), u16_at(56));
-    const PT_INTERP: u32 = 3;
-    (0..count).all(|i| {
-        let o = phoff + i * entsize;
-        // Headers beyond what was read: assume the worst.
-        o + 4 <= b.len() && u32::from_le_bytes(b[o..o + 4].try_into().unwrap()) != PT_INTERP
-    })
-}
-
-fn find_agent(explicit: Option<&Path>) -> Result<PathBuf> {
-    let candidates = explicit
+/// The agent: `docker.agentPath`, else `$SANDPORT_AGENT`, else this very
+/// executable; static or dynamic (see [`super::bundle`]).
+fn find_agent(explicit: Option<&Path>) -> Result<AgentBundle> {
+    let chosen = explicit
         .map(Path::to_path_buf)
-        .into_iter()
-        .chain(std::env::var_os("SANDPORT_AGENT").map(PathBuf::from))
-        .chain(std::env::current_exe().ok());
-    for c in candidates {
-        if is_static(&c) {
-            return Ok(c);
-        }
+        .or_else(|| std::env::var_os("SANDPORT_AGENT").map(PathBuf::from));
+    if let Some(p) = chosen {
+        return bundle_of(&p).map_err(|e| {
+            EngineError::BackendUnavailable(format!(
+                "the agent for the docker backend (docker.agentPath or SANDPORT_AGENT, a sandport binary): {e}"
+            ))
+        });
     }
-    Err(EngineError::BackendUnavailable(
-        "the docker backend needs a statically linked sandport to run inside the container: build one with \
-`RUSTFLAGS='-C target-feature=+crt-static' cargo build --profile agent --target x86_64-unknown-linux-gnu -p sandport --bin sandport` \
-and set SANDPORT_AGENT (or sandport.docker.agentPath) to it"
-            .into(),
-    ))
+    let me = std::env::current_exe().map_err(|e| {
+        EngineError::BackendUnavailable(format!("cannot find this executable: {e}"))
+    })?;
+    bundle_of(&me).map_err(|e| {
+        EngineError::BackendUnavailable(format!(
+            "cannot prepare this sandport to run inside the container: {e}; \
+set docker.agentPath (or SANDPORT_AGENT) to a sandport binary"
+        ))
+    })
 }
 
 impl DockerBackend {
@@ -228,7 +206,7 @@ impl DockerBackend {
             .await
             .map_err(|_| unavailable("the Docker engine did not answer", "timed out"))?
             .map_err(|e| unavailable("cannot reach the Docker engine", e))?;
-        let agent = find_agent(opts.agent.as_deref())?;
+        let agent = Arc::new(find_agent(opts.agent.as_deref())?);
         let root = workspace_root
             .canonicalize()
             .map_err(|e| EngineError::invalid(format!("workspace: {e}")))?;
@@ -313,7 +291,9 @@ impl DockerBackend {
         self.clean_leftovers().await?;
         let mut binds = vec![format!("{}:{WORKSPACE}", self.root.display())];
         if self.local_engine {
-            binds.push(format!("{}:{AGENT_PATH}:ro", self.agent.display()));
+            for (host, inside) in &self.agent.files {
+                binds.push(format!("{}:{inside}:ro", host.display()));
+            }
         }
         for m in &self.opts.mounts {
             if m.split(':').count() < 2 {
@@ -332,7 +312,7 @@ impl DockerBackend {
         );
         let body = ContainerCreateBody {
             image: Some(self.opts.image.clone()),
-            entrypoint: Some(vec![AGENT_PATH.into(), "agent".into(), "init".into()]),
+            entrypoint: Some(self.agent.command(&["init"])),
             cmd: None,
             working_dir: Some(WORKSPACE.into()),
             labels: Some(labels),
@@ -444,16 +424,18 @@ impl DockerBackend {
     }
 
     async fn upload_agent(&self, id: &str) -> Result<()> {
-        let bin = tokio::fs::read(&self.agent)
-            .await
-            .map_err(|e| EngineError::Failed(format!("cannot read the agent: {e}")))?;
         let mut tar = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_size(bin.len() as u64);
-        h.set_mode(0o755);
-        h.set_cksum();
-        tar.append_data(&mut h, AGENT_PATH.trim_start_matches('/'), &bin[..])
-            .map_err(|e| EngineError::Failed(format!("agent archive: {e}")))?;
+        for (host, inside) in &self.agent.files {
+            let bin = tokio::fs::read(host).await.map_err(|e| {
+                EngineError::Failed(format!("cannot read the agent's {}: {e}", host.display()))
+            })?;
+            let mut h = tar::Header::new_gnu();
+            h.set_size(bin.len() as u64);
+            h.set_mode(0o755);
+            h.set_cksum();
+            tar.append_data(&mut h, inside.trim_start_matches('/'), &bin[..])
+                .map_err(|e| EngineError::Failed(format!("agent archive: {e}")))?;
+        }
         let data = tar
             .into_inner()
             .map_err(|e| EngineError::Failed(format!("agent archive: {e}")))?;
@@ -542,8 +524,7 @@ impl DockerBackend {
         LogStream,
         Option<(String, oneshot::Receiver<Ended>)>,
     )> {
-        let mut cmd = vec![AGENT_PATH.to_string(), "agent".to_string()];
-        cmd.extend(args.iter().map(|s| s.to_string()));
+        let cmd = self.agent.command(args);
         let exec = self
             .docker
             .create_exec(
@@ -689,6 +670,7 @@ struct DockerSignaller {
 struct DockerBackendRef {
     docker: Docker,
     container: String,
+    agent: Arc<AgentBundle>,
 }
 
 impl DockerBackendRef {
@@ -697,8 +679,7 @@ impl DockerBackendRef {
     }
 
     async fn run_output(&self, args: &[&str]) -> Option<(i32, Vec<u8>)> {
-        let mut cmd = vec![AGENT_PATH.to_string(), "agent".to_string()];
-        cmd.extend(args.iter().map(|s| s.to_string()));
+        let cmd = self.agent.command(args);
         let exec = self
             .docker
             .create_exec(
@@ -905,6 +886,7 @@ impl Backend for DockerBackend {
                 backend: Arc::new(DockerBackendRef {
                     docker: self.docker.clone(),
                     container,
+                    agent: self.agent.clone(),
                 }),
                 pgid: pid as i32,
             }),
@@ -1020,25 +1002,6 @@ impl Backend for DockerBackend {
         }
         for (_, tx) in self.exits.lock().unwrap().drain() {
             let _ = tx.send(Ended::Signal(libc::SIGKILL));
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn static_elf_detection() {
-        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
-        // The test binary is dynamically linked (the default gnu target).
-        assert!(!super::elf_is_static(&me));
-        assert!(!super::elf_is_static(b"#!/bin/sh\n"));
-        if let Ok(bb) = std::fs::read("/bin/busybox") {
-            if !bb[..4096.min(bb.len())]
-                .windows(15)
-                .any(|w| w == b"/lib64/ld-linux")
-            {
-                assert!(super::elf_is_static(&bb));
-            }
         }
     }
 }

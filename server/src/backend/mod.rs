@@ -5,6 +5,7 @@
 //! connection to a port of the sandbox (for readiness checks and the gateway).
 
 pub mod agent;
+pub mod bundle;
 pub mod docker;
 pub mod local;
 

@@ -372,6 +372,10 @@ impl LanguageServer for Server {
                 if restart.len() == 1 { "it" } else { "them" }
             ));
         }
+        // What changes at once (sandbox id, URL base) is applied before the
+        // next message is read, so a request right after this notification
+        // sees it; only a gateway restart (hostHeader) runs on its own.
+        msgs.extend(ports::apply_now(&self.s, &old, &new));
         let s = self.s.clone();
         tokio::spawn(async move {
             msgs.extend(ports::apply_live(&s, &old, &new).await);
@@ -473,24 +477,34 @@ async fn ports_in_use(s: &Shared) -> BTreeSet<u16> {
         .collect()
 }
 
-/// Ask the client to refresh its code lenses when the ports in use change
-/// (checked every second while documents are open, and on process events).
+/// Ask the client to refresh its code lenses when the ports in use or the
+/// exposed ones change ("Expose 3000" / "Open preview (3000)"; checked every
+/// second while documents are open, and on process events).
 async fn lens_watch(s: Arc<Shared>) {
     if !s.caps().code_lens_refresh {
         return;
     }
+    let exposed_now = |s: &Shared| -> BTreeSet<u16> {
+        s.engine
+            .get()
+            .map(|e| e.exposed_ports().iter().map(|p| p.port).collect())
+            .unwrap_or_default()
+    };
+    let mut exposed_seen = exposed_now(&s);
     loop {
         let _ = tokio::time::timeout(Duration::from_secs(1), s.lens_kick.notified()).await;
         if s.docs.lock().unwrap().is_empty() {
             continue;
         }
         let now = ports_in_use(&s).await;
+        let exposed = exposed_now(&s);
         let changed = {
             let mut seen = s.lens_ports.lock().unwrap();
-            let changed = *seen != now;
+            let changed = *seen != now || exposed != exposed_seen;
             *seen = now;
             changed
         };
+        exposed_seen = exposed;
         if changed {
             let _ =
                 tokio::time::timeout(Duration::from_secs(5), s.client.code_lens_refresh()).await;

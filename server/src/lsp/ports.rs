@@ -58,9 +58,10 @@ pub fn url_base(s: &Settings, addr: SocketAddr) -> Result<UrlBase> {
     }
 }
 
-/// Apply the settings that can change while running. Returns messages for
-/// the user (what could not be applied).
-pub async fn apply_live(shared: &Arc<Shared>, old: &Settings, new: &Settings) -> Vec<String> {
+/// Apply the settings that change without waiting (sandbox id, URL base),
+/// in the notification's own turn: a request sent right after
+/// didChangeConfiguration already sees them. Returns messages for the user.
+pub fn apply_now(shared: &Arc<Shared>, old: &Settings, new: &Settings) -> Vec<String> {
     let mut msgs = Vec::new();
     let Some(engine) = shared.engine.get() else {
         return msgs;
@@ -74,8 +75,7 @@ pub async fn apply_live(shared: &Arc<Shared>, old: &Settings, new: &Settings) ->
             msgs.push(format!("Sandport: sandboxId not applied: {e}"));
         }
     }
-    let addr = shared.gateway_addr();
-    if let Some(addr) = addr {
+    if let Some(addr) = shared.gateway_addr() {
         if old.gateway_domain != new.gateway_domain
             || old.gateway_public_url != new.gateway_public_url
         {
@@ -84,6 +84,19 @@ pub async fn apply_live(shared: &Arc<Shared>, old: &Settings, new: &Settings) ->
                 Err(e) => msgs.push(format!("Sandport: gateway URL not applied: {e}")),
             }
         }
+    }
+    msgs
+}
+
+/// Apply the settings that need waiting for (a gateway restart for
+/// hostHeader), after [`apply_now`]. Returns messages for the user.
+pub async fn apply_live(shared: &Arc<Shared>, old: &Settings, new: &Settings) -> Vec<String> {
+    let mut msgs = Vec::new();
+    let Some(engine) = shared.engine.get() else {
+        return msgs;
+    };
+    let addr = shared.gateway_addr();
+    if let Some(addr) = addr {
         if old.host_header != new.host_header {
             // The gateway keeps its Host policy for its life: restart it on
             // the same address (URLs do not change; open connections close).

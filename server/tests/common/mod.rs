@@ -39,10 +39,15 @@ pub async fn backend(workspace: &std::path::Path) -> Arc<dyn Backend> {
 
 /// The test image: an empty root with the host's /usr and /etc mounted
 /// read-only (python3, sh, git… from the host). Made by tests/docker/images.sh.
+/// The agent is `$SANDPORT_AGENT` when set, else the plain `cargo build`
+/// sandport (this test binary, the default, has no `agent` subcommand).
 pub fn docker_options(sandbox_id: &str) -> DockerOptions {
     let mut o = DockerOptions::new(sandbox_id);
     o.image = "sandport-test:host".into();
     o.mounts = vec!["/usr:/usr:ro".into(), "/etc:/etc:ro".into()];
+    if std::env::var_os("SANDPORT_AGENT").is_none() {
+        o.agent = Some(env!("CARGO_BIN_EXE_sandport").into());
+    }
     o
 }
 

@@ -21,6 +21,10 @@ local function empty_dict_if_empty(t)
   return t
 end
 
+local function own_on_init(client)
+  M._on_init(client)
+end
+
 --- The vim.lsp.Config of the server (used by lsp/sandport.lua and by
 --- `:Sandport` when `vim.lsp.enable('sandport')` is not in use).
 function M.lsp_config()
@@ -39,7 +43,11 @@ function M.lsp_config()
     end,
     init_options = empty_dict_if_empty(section),
     settings = { sandport = empty_dict_if_empty(section) },
+    -- The server asks for a code lens refresh when the ports in use or
+    -- exposed change (Neovim 0.11 does not announce it by itself).
+    capabilities = { workspace = { codeLens = { refreshSupport = true } } },
     handlers = require('sandport.handlers').handlers,
+    on_init = own_on_init,
     on_exit = function(code, signal, client_id)
       vim.schedule(function()
         M._on_exit(code, signal, client_id)
@@ -99,37 +107,37 @@ local function flush_waiters(client, err)
   end
 end
 
-local polling = false
-local function poll_init(id)
-  if polling then
+--- At most this long from start to the answer of `initialize`.
+M.INIT_TIMEOUT_MS = 30000
+local init_timer
+
+local function stop_init_timer()
+  if init_timer then
+    init_timer:stop()
+    init_timer:close()
+    init_timer = nil
+  end
+end
+
+--- on_init of the client: the server answered `initialize`.
+function M._on_init(c)
+  stop_init_timer()
+  M.client_id = c.id
+  require('sandport.lens').on_client(c)
+  flush_waiters(c, nil)
+end
+
+local function wait_init()
+  if init_timer then
     return
   end
-  polling = true
-  local started = uv.now()
-  local timer = assert(uv.new_timer())
-  timer:start(
-    20,
-    20,
+  init_timer = assert(uv.new_timer())
+  init_timer:start(
+    M.INIT_TIMEOUT_MS,
+    0,
     vim.schedule_wrap(function()
-      local c = vim.lsp.get_client_by_id(id)
-      local err
-      if not c or c:is_stopped() then
-        err = 'the sandport server stopped during start (see :LspLog and :checkhealth sandport)'
-      elseif c.initialized then
-        err = nil
-      elseif uv.now() - started > 30000 then
-        err = 'the sandport server did not answer initialize in 30 s'
-      else
-        return
-      end
-      timer:stop()
-      timer:close()
-      polling = false
-      if err then
-        flush_waiters(nil, err)
-      else
-        flush_waiters(c, nil)
-      end
+      stop_init_timer()
+      flush_waiters(nil, ('the sandport server did not answer initialize in %d s'):format(M.INIT_TIMEOUT_MS / 1000))
     end)
   )
 end
@@ -159,6 +167,16 @@ function M.ensure(cb)
       cfg.root_dir = M.root()
     end
     cfg.handlers = vim.tbl_extend('keep', cfg.handlers or {}, require('sandport.handlers').handlers)
+    -- A user's own on_init (vim.lsp.config) runs too.
+    local other = cfg.on_init
+    cfg.on_init = function(client, result)
+      for _, f in ipairs(type(other) == 'table' and other or { other }) do
+        if type(f) == 'function' and f ~= own_on_init then
+          f(client, result)
+        end
+      end
+      M._on_init(client)
+    end
     local id = vim.lsp.start(cfg, { attach = false, silent = false })
     if not id then
       return flush_waiters(nil, 'could not start the sandport server')
@@ -170,7 +188,7 @@ function M.ensure(cb)
     end
   end
   setup_progress()
-  poll_init(M.client_id)
+  wait_init()
 end
 
 --- A readable message of a JSON-RPC error: `CODE: message`.
@@ -328,6 +346,10 @@ end
 function M._on_exit(code, signal, client_id)
   if M.client_id == client_id then
     M.client_id = nil
+  end
+  if not M.get() then
+    stop_init_timer()
+    flush_waiters(nil, 'the sandport server stopped during start (see :LspLog and :checkhealth sandport)')
   end
   for rid, p in pairs(M.pending) do
     if p.client_id == client_id then

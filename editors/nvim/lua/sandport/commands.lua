@@ -136,7 +136,7 @@ local function pick_listening_port(prompt, cb)
       prompt = prompt,
       kind = 'sandport_port',
       format_item = function(c)
-        return ('%d  (%s %s)'):format(c.port, c.p.id, nn(c.p.name) or c.p.command or '')
+        return ('%d  (%s)'):format(c.port, state.label(c.p))
       end,
     }, function(c)
       if c then
@@ -192,7 +192,12 @@ sub.start = {
           return fail('start', err)
         end
         state.set_process(p)
-        notify(('started %s (pid %s): %s'):format(p.id, tostring(nn(p.pid) or '-'), p.command))
+        local label = state.label(p)
+        notify(('started %s (pid %s)%s'):format(
+          label,
+          tostring(nn(p.pid) or '-'),
+          label ~= p.command and (': ' .. tostring(p.command)) or ''
+        ))
       end)
     end
     if rest == '' then
@@ -207,13 +212,13 @@ sub.stop = {
   usage = 'stop [id]',
   run = function(args)
     local function go(id)
-      notify('stopping ' .. id)
+      notify('stopping ' .. state.label(id))
       client.command('killProcess', { processId = id }, function(err, p)
         if err then
           return fail('stop', err)
         end
         state.set_process(p)
-        notify(('%s %s'):format(p.id, p.status))
+        notify(('%s %s'):format(state.label(p), p.status))
       end)
     end
     if args[1] then
@@ -282,7 +287,7 @@ local function wait_log(id, pattern, opts)
       return fail('wait log ' .. pattern, err)
     end
     notify(('%s matched in %s: %s'):format(pattern, r.stream or '?', r.line or ''))
-  end, { progress = true, title = ('wait log %q in %s'):format(pattern, id) })
+  end, { progress = true, title = ('wait log %q in %s'):format(pattern, state.label(id)) })
 end
 
 sub.wait = {

@@ -32,14 +32,48 @@ function M.register()
   return '"'
 end
 
---- Open an URL in the browser (vim.ui.open), at most once per few seconds.
+--- Whether a browser can be opened from here: macOS, Windows/WSL, a
+--- graphical session ($DISPLAY, $WAYLAND_DISPLAY) or $BROWSER. On a
+--- terminal-only machine (SSH, a container) xdg-open has nothing to open
+--- the URL with, and it would fail out of sight.
+function M.browser_available()
+  if vim.fn.has('mac') == 1 or vim.fn.has('win32') == 1 or vim.fn.has('wsl') == 1 then
+    return true
+  end
+  for _, v in ipairs({ 'DISPLAY', 'WAYLAND_DISPLAY', 'BROWSER' }) do
+    local x = vim.env[v]
+    if x and x ~= '' then
+      return true
+    end
+  end
+  return false
+end
+
+--- An URL that cannot be opened is shown and copied instead.
+local function cannot_open(url, why)
+  local reg = M.register()
+  pcall(vim.fn.setreg, reg, url)
+  vim.notify(
+    ('Sandport: cannot open a browser (%s); open %s yourself [copied to register %s]'):format(why, url, reg),
+    vim.log.levels.WARN,
+    { title = 'Sandport' }
+  )
+end
+
+--- Open an URL in the browser (vim.ui.open), at most once per few seconds;
+--- when no browser can be opened, show the URL and copy it. Returns whether
+--- it was opened.
 function M.open_url(url)
   if recent(recently_opened, url) then
     return true
   end
-  local cmd, err = vim.ui.open(url)
-  if not cmd and err then
-    vim.notify('Sandport: cannot open ' .. url .. ': ' .. tostring(err), vim.log.levels.WARN)
+  if not M.browser_available() then
+    cannot_open(url, 'no graphical session or $BROWSER')
+    return false
+  end
+  local ok, cmd, err = pcall(vim.ui.open, url)
+  if not ok or (not cmd and err) then
+    cannot_open(url, tostring(ok and err or cmd))
     return false
   end
   return true
@@ -101,13 +135,14 @@ M.handlers['sandport/processChanged'] = function(_, p)
   require('sandport.logs').on_process(p)
   if p.status == 'failed' or p.status == 'error' then
     local exit = nonnull(p.exitCode)
+    local label = state.label(p)
+    local cmd = nonnull(p.command)
     vim.notify(
-      ('Sandport: process %s (%s) %s%s: %s'):format(
-        nonnull(p.name) or p.id,
-        p.id,
+      ('Sandport: %s %s%s%s'):format(
+        label,
         p.status,
         exit and (' with exit code ' .. exit) or '',
-        p.command or ''
+        (cmd and cmd ~= label) and (': ' .. cmd) or ''
       ),
       vim.log.levels.ERROR,
       { title = 'Sandport' }
@@ -115,10 +150,27 @@ M.handlers['sandport/processChanged'] = function(_, p)
   end
 end
 
-M.handlers['sandport/portsChanged'] = function(_, params)
+-- A process was forgotten (sandport.removeProcess or the keepEnded bound):
+-- it leaves the plugin's state and its log buffer goes.
+M.handlers['sandport/processRemoved'] = function(_, params)
+  local id = type(params) == 'table' and params.processId
+  if type(id) ~= 'string' then
+    return
+  end
+  state.remove_process(id)
+  require('sandport.logs').on_removed(id)
+end
+
+M.handlers['workspace/codeLens/refresh'] = function(err, result, ctx)
+  return require('sandport.lens').on_refresh_request(err, result, ctx)
+end
+
+M.handlers['sandport/portsChanged'] = function(_, params, ctx)
   if type(params) == 'table' and type(params.ports) == 'table' then
     state.ports = params.ports
     require('sandport.lists').on_ports_changed()
+    -- "Expose 3000" becomes "Open preview (3000)" and back.
+    require('sandport.lens').on_refresh_request(nil, nil, ctx)
   end
 end
 

@@ -69,8 +69,14 @@ function M.check()
     local ok, r = pcall(function()
       return vim.system({ path, '--version' }, { text = true }):wait(5000)
     end)
-    if ok and r and r.code == 0 and (r.stdout or ''):match('%S') then
-      h.ok(('%s: %s'):format(path, vim.trim(r.stdout)))
+    local out = ok and r and vim.trim(r.stdout or '') or ''
+    if ok and r and r.code == 0 and out:match('^sandport %d') then
+      h.ok(('%s: %s'):format(path, out))
+    elseif ok and r and r.code == 0 then
+      h.error(
+        ('%s is not a sandport binary: `--version` printed %s'):format(path, vim.inspect(out)),
+        { 'Point server.path (or $SANDPORT_SERVER) at `sandport`; build it with `cargo build --bin sandport`' }
+      )
     else
       h.error(
         ('%s --version failed: %s'):format(path, ok and r and vim.trim((r.stderr or '') .. ' exit ' .. tostring(r.code)) or tostring(r)),

@@ -142,6 +142,16 @@ function M.on_process(p)
   end
 end
 
+--- The process was forgotten by the server: its log buffer goes (windows
+--- showing it show another buffer).
+function M.on_removed(id)
+  local st = M.bufs[id]
+  M.bufs[id] = nil
+  if valid(st) then
+    pcall(vim.api.nvim_buf_delete, st.buf, { force = true })
+  end
+end
+
 function M.on_server_exit()
   for _, st in pairs(M.bufs) do
     if valid(st) and st.ready then

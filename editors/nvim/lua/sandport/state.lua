@@ -39,6 +39,39 @@ function M.process_list(filter)
   return out
 end
 
+local function nn(v)
+  if v == vim.NIL then
+    return nil
+  end
+  return v
+end
+
+--- What a process is called in messages: its name, else its command line
+--- (shortened), else (nothing known) its id. Takes a Process or an id.
+function M.label(p)
+  if type(p) ~= 'table' then
+    p = M.processes[p] or { id = p }
+  end
+  local name = nn(p.name)
+  if type(name) == 'string' and name ~= '' then
+    return name
+  end
+  local cmd = nn(p.command)
+  if type(cmd) == 'string' and cmd ~= '' then
+    cmd = vim.trim(cmd:gsub('%s+', ' '))
+    if vim.fn.strchars(cmd) > 48 then
+      cmd = vim.fn.strcharpart(cmd, 0, 47) .. '…'
+    end
+    return cmd
+  end
+  return tostring(p.id)
+end
+
+--- Forget a process (sandport/processRemoved).
+function M.remove_process(id)
+  M.processes[id] = nil
+end
+
 function M.port(port)
   for _, p in ipairs(M.ports) do
     if p.port == port then
