@@ -22,10 +22,8 @@ else
 fi
 
 if [ "$docker" = 1 ]; then
-  # The agent the container runs: this same binary, linked statically.
-  RUSTFLAGS='-C target-feature=+crt-static' cargo build --quiet --profile agent \
-    --target x86_64-unknown-linux-gnu -p sandport --bin sandport
-  export SANDPORT_AGENT="$PWD/target/x86_64-unknown-linux-gnu/agent/sandport"
+  # No agent build: the plain binary is its own agent in the container
+  # (docs/architecture.md, "The agent binary"); only the offline images.
   bash tests/docker/images.sh
 fi
 
