@@ -7,6 +7,7 @@
 pub mod agent;
 pub mod docker;
 pub mod local;
+mod quickack;
 
 use crate::engine::error::Result;
 use async_trait::async_trait;
