@@ -3,11 +3,14 @@
 # that load from other work on the machine hits every target alike; prints
 # each round and the median per target.
 #
-#   bench/gateway_ab.sh [GATEWAY_BENCH_BINARY…]
+#   bench/gateway_ab.sh [GATEWAY_BENCH_BINARY | run:SANDPORT_BINARY]…
 #
 # Targets: the upstream directly, nginx as keep-alive reverse proxy (as many
 # workers as the gateway has runtime threads), and one gateway per binary
 # given (default: this tree's release build of the gateway_bench example).
+# `run:PATH` measures the real binary as a user runs it: `PATH run --expose`
+# of the upstream's ports (its own runtime and settings; GW_THREADS does not
+# apply). `run:` alone is this tree's release build of `sandport`.
 # "cpu" is the CPU time (user + system) the target's own processes spent per
 # request: the upstream nginx for direct, the proxy for nginx and gateways.
 # Every round runs each target once (order rotated round to round) with
@@ -31,15 +34,24 @@ WS_N=${WS_N:-5000}
 for t in wrk nginx python3; do
     command -v "$t" >/dev/null || { echo "missing $t (apt-get install -y wrk nginx-light)" >&2; exit 1; }
 done
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 BINS=("$@")
 if [ ${#BINS[@]} -eq 0 ]; then
-    (cd "$ROOT" && cargo build --release -q -p sandport --example gateway_bench)
-    BINS=("$ROOT/target/release/examples/gateway_bench")
+    BINS=("$TARGET/release/examples/gateway_bench")
 fi
+# The example serves the WebSocket echo (and ws-rtt) for every target.
+ECHO="$TARGET/release/examples/gateway_bench"
+(cd "$ROOT" && cargo build --release -q -p sandport --example gateway_bench)
+for i in "${!BINS[@]}"; do
+    if [ "${BINS[$i]}" = "run:" ]; then
+        (cd "$ROOT" && cargo build --release -q -p sandport --bin sandport)
+        BINS[$i]="run:$TARGET/release/sandport"
+    fi
+done
 
 # shellcheck source=lib/peers.sh
 . "$ROOT/bench/lib/peers.sh"
-start_peers "${BINS[0]}"
+start_peers "$ECHO"
 
 NAMES=(direct nginx)
 CPU_PIDS=("$UP_PID" "$PX_PID")
@@ -47,15 +59,40 @@ URLS=("http://127.0.0.1:$UP/$FILE" "http://127.0.0.1:$PX/$FILE")
 HOSTS=("localhost:$UP" "localhost:$PX")
 WSADDR=()
 WSHOST=()
-for i in "${!BINS[@]}"; do
-    "${BINS[$i]}" gateway "$UP,$WSP" "$GW_THREADS" >"$WORK/gw$i.out" &
+# `sandport run --json … --expose UP --expose WSP`: the same lines as the
+# example's (GATEWAY=addr, HOST_port=host) from its "exposed" events.
+start_run() { # binary index
+    mkdir -p "$WORK/ws$2"
+    "$1" run --workspace "$WORK/ws$2" --json --gateway-listen 127.0.0.1:0 \
+        --expose "$UP" --expose "$WSP" -- sleep 1000000 >"$WORK/run$2.json" 2>"$WORK/run$2.err" &
     PIDS+=($!)
     CPU_PIDS+=($!)
-    for _ in $(seq 1 100); do grep -q "HOST_$WSP=" "$WORK/gw$i.out" && break; sleep 0.05; done
+    for _ in $(seq 1 200); do [ "$(grep -c '"exposed"' "$WORK/run$2.json")" -ge 2 ] && break; sleep 0.05; done
+    python3 - "$WORK/run$2.json" >"$WORK/gw$2.out" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    e = json.loads(line)
+    if e.get("event") == "exposed":
+        host = e["url"].split("://")[1].rstrip("/")
+        print(f"GATEWAY=127.0.0.1:{host.rsplit(':', 1)[1]}")
+        print(f"HOST_{e['port']}={host}")
+PY
+    grep -q "HOST_$WSP=" "$WORK/gw$2.out" || { echo "sandport run did not expose: $(cat "$WORK/run$2.err")" >&2; exit 1; }
+}
+for i in "${!BINS[@]}"; do
+    case ${BINS[$i]} in
+        run:*) start_run "${BINS[$i]#run:}" "$i" ;;
+        *)
+            "${BINS[$i]}" gateway "$UP,$WSP" "$GW_THREADS" >"$WORK/gw$i.out" &
+            PIDS+=($!)
+            CPU_PIDS+=($!)
+            for _ in $(seq 1 100); do grep -q "HOST_$WSP=" "$WORK/gw$i.out" && break; sleep 0.05; done
+            ;;
+    esac
     NAMES+=("gw$i")
-    URLS+=("http://$(sed -n 's/^GATEWAY=//p' "$WORK/gw$i.out")/$FILE")
+    URLS+=("http://$(sed -n 's/^GATEWAY=//p' "$WORK/gw$i.out" | head -1)/$FILE")
     HOSTS+=("$(sed -n "s/^HOST_$UP=//p" "$WORK/gw$i.out")")
-    WSADDR+=("$(sed -n 's/^GATEWAY=//p' "$WORK/gw$i.out")")
+    WSADDR+=("$(sed -n 's/^GATEWAY=//p' "$WORK/gw$i.out" | head -1)")
     WSHOST+=("$(sed -n "s/^HOST_$WSP=//p" "$WORK/gw$i.out")")
 done
 
@@ -98,12 +135,12 @@ for r in $(seq 1 "$ROUNDS"); do
         printf 'round %d %-7s %10s req/s  p50 %7s ms  p99 %7s ms  cpu %5s us/req\n' "$r" "${NAMES[$i]}" "$rps" "$p50" "$p99" "$cpu"
     done
     if [ "$WS_N" -gt 0 ]; then
-        d=$("${BINS[0]}" ws-rtt "127.0.0.1:$WSP" "localhost:$WSP" / "$WS_N" 32)
+        d=$("$ECHO" ws-rtt "127.0.0.1:$WSP" "localhost:$WSP" / "$WS_N" 32)
         echo "ws-direct $d" | tee -a "$WORK/ws"
-        ng=$("${BINS[0]}" ws-rtt "127.0.0.1:$PXW" "localhost:$PXW" / "$WS_N" 32)
+        ng=$("$ECHO" ws-rtt "127.0.0.1:$PXW" "localhost:$PXW" / "$WS_N" 32)
         echo "ws-nginx $ng" | tee -a "$WORK/ws"
         for i in "${!BINS[@]}"; do
-            g=$("${BINS[$i]}" ws-rtt "${WSADDR[$i]}" "${WSHOST[$i]}" / "$WS_N" 32)
+            g=$("$ECHO" ws-rtt "${WSADDR[$i]}" "${WSHOST[$i]}" / "$WS_N" 32)
             echo "ws-gw$i $g" | tee -a "$WORK/ws"
         done
     fi

@@ -263,7 +263,7 @@ impl Backend for LocalBackend {
             },
         };
         let _ = s.set_nodelay(true);
-        Ok(Box::new(s))
+        Ok(Box::new(super::quickack::QuickAck::new(s)))
     }
 
     async fn listening_ports(&self, pids: &[u32]) -> BTreeMap<u32, Vec<u16>> {

@@ -8,6 +8,7 @@ pub mod agent;
 pub mod bundle;
 pub mod docker;
 pub mod local;
+mod quickack;
 
 use crate::engine::error::Result;
 use async_trait::async_trait;

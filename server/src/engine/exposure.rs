@@ -7,6 +7,7 @@
 //! the `impl Engine` block at the end of this file, so `engine/mod.rs` only
 //! holds the field.
 
+use super::access::{Access, Visibility, LOGIN_TTL};
 use super::error::{EngineError, Result};
 use super::types::{Event, ExposedPort};
 use super::{random_string, Engine, Inner};
@@ -193,7 +194,33 @@ pub struct Route {
     /// Requests and tunnels in flight through this exposure (the gateway
     /// counts them to enforce its per-exposure limit).
     pub active: Arc<AtomicUsize>,
+    /// Requests need a credential (`X-Sandport-Key` or the login cookie).
+    pub private: bool,
+    /// The login tickets and cookie of this exposure (for this token).
+    pub access: Arc<Access>,
 }
+
+/// What [`Engine::expose_port_with`] is asked for; `None` keeps what an
+/// existing exposure has (a new one: no name, a fresh token, no expiry,
+/// public).
+#[derive(Debug, Clone, Default)]
+pub struct ExposeOptions {
+    pub name: Option<String>,
+    pub token: Option<String>,
+    pub ttl_seconds: Option<u64>,
+    pub visibility: Option<Visibility>,
+}
+
+/// A login link of a preview (`sandport.createLoginLink`'s result).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginLink {
+    pub url: String,
+    pub expires_at: String,
+}
+
+/// The path of login links on a preview host.
+pub const LOGIN_PATH: &str = "/_sandport/login";
 
 struct Entry {
     name: Option<String>,
@@ -204,6 +231,9 @@ struct Entry {
     active: Arc<AtomicUsize>,
     /// Bumped whenever the expiry changes, so stale timers do nothing.
     timer_gen: u64,
+    visibility: Visibility,
+    /// New with every token: cookies and tickets of an old URL die with it.
+    access: Arc<Access>,
 }
 
 impl Entry {
@@ -248,6 +278,7 @@ impl State {
                 name: e.name.clone(),
                 url: self.url_base.url(&label(port, &self.sandbox_id, &e.token)),
                 expires_at: e.expires.as_ref().map(|(s, _)| s.clone()),
+                visibility: e.visibility,
             })
             .collect()
     }
@@ -386,6 +417,26 @@ impl Engine {
         token: Option<String>,
         ttl_seconds: Option<u64>,
     ) -> Result<ExposedPort> {
+        self.expose_port_with(
+            port,
+            ExposeOptions {
+                name,
+                token,
+                ttl_seconds,
+                visibility: None,
+            },
+        )
+    }
+
+    /// [`Engine::expose_port`] with every option, `visibility` included
+    /// (kept on re-exposure when not given; a new exposure is public).
+    pub fn expose_port_with(&self, port: u16, opts: ExposeOptions) -> Result<ExposedPort> {
+        let ExposeOptions {
+            name,
+            token,
+            ttl_seconds,
+            visibility,
+        } = opts;
         if port < MIN_PORT {
             return Err(EngineError::InvalidPort(format!(
                 "port {port} is outside {MIN_PORT}-65535"
@@ -447,13 +498,19 @@ impl Engine {
                 closed: CancellationToken::new(),
                 active: Arc::new(AtomicUsize::new(0)),
                 timer_gen: 0,
+                visibility: Visibility::Public,
+                access: Arc::new(Access::new()),
             });
             if entry.token != new_token {
                 // Rotation: the old URL dies now, with its connections.
                 entry.closed.cancel();
                 entry.closed = CancellationToken::new();
                 entry.active = Arc::new(AtomicUsize::new(0));
+                entry.access = Arc::new(Access::new());
                 entry.token = new_token;
+            }
+            if let Some(v) = visibility {
+                entry.visibility = v;
             }
             if name.is_some() {
                 entry.name = name;
@@ -568,6 +625,44 @@ impl Engine {
             port: port?,
             closed: e.closed.clone(),
             active: e.active.clone(),
+            private: e.visibility == Visibility::Private,
+            access: e.access.clone(),
+        })
+    }
+
+    /// A single-use login link to `port`'s preview, valid for 60 s; `path`
+    /// (a path on the preview's host, default `/`) is where it leads.
+    pub fn create_login_link(&self, port: u16, path: Option<&str>) -> Result<LoginLink> {
+        if let Some(p) = path {
+            if !p.starts_with('/')
+                || p.starts_with("//")
+                || p.contains('\\')
+                || p.len() > 2048
+                || p.chars().any(|c| c.is_control() || c == ' ')
+            {
+                return Err(EngineError::invalid(format!(
+                    "path {p:?} must be a path on the preview's host (starting with one '/')"
+                )));
+            }
+        }
+        let now = Instant::now();
+        let mut st = self.exposures().state.lock().unwrap();
+        st.sweep(now);
+        let Some(e) = st.ports.get(&port) else {
+            return Err(EngineError::InvalidPort(format!(
+                "port {port} is not exposed"
+            )));
+        };
+        let ticket = e.access.issue(now);
+        let base = st.url_base.url(&label(port, &st.sandbox_id, &e.token));
+        let mut q = form_urlencoded::Serializer::new(String::new());
+        q.append_pair("ticket", &ticket);
+        if let Some(p) = path {
+            q.append_pair("next", p);
+        }
+        Ok(LoginLink {
+            url: format!("{base}{}?{}", &LOGIN_PATH[1..], q.finish()),
+            expires_at: rfc3339_in(LOGIN_TTL.as_secs()),
         })
     }
 }

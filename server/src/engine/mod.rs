@@ -2,10 +2,14 @@
 //! exposures). Front ends (LSP, CLI) call it and subscribe to its events;
 //! where processes run is the [`Backend`]'s business.
 
+pub mod access;
 pub mod error;
 // ---- gateway: exposures (preview URLs) ----
 pub mod exposure;
-pub use exposure::{derive_sandbox_id, validate_sandbox_id, Route, UrlBase};
+pub use access::Visibility;
+pub use exposure::{
+    derive_sandbox_id, validate_sandbox_id, ExposeOptions, LoginLink, Route, UrlBase, LOGIN_PATH,
+};
 // ---- end gateway ----
 pub mod files;
 pub mod logs;

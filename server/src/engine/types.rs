@@ -191,6 +191,9 @@ pub struct ExposedPort {
     pub name: Option<String>,
     pub url: String,
     pub expires_at: Option<String>,
+    /// v2 "Private previews".
+    #[serde(default)]
+    pub visibility: super::access::Visibility,
 }
 
 /// What the engine tells its front ends. Output events carry no text: a

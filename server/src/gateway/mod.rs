@@ -6,6 +6,7 @@
 mod body;
 mod hint;
 mod pool;
+mod private;
 mod proxy;
 mod tls;
 

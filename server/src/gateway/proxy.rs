@@ -4,7 +4,7 @@
 
 use super::body::{self, ActiveGuard, GwBody};
 use super::pool::UpstreamError;
-use super::{hint, ConnCtx, HostHeader, Shared};
+use super::{hint, private, ConnCtx, HostHeader, Shared};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::http::uri::PathAndQuery;
@@ -52,6 +52,15 @@ pub(crate) async fn handle(
         let Some(route) = sh.engine.route(label) else {
             return body::not_found();
         };
+        if req.uri().path() == crate::engine::LOGIN_PATH {
+            return private::login(&sh, &ctx, &req, &route);
+        }
+        if route.private && !private::admitted(&sh, &req, &route, host_str) {
+            return private::denied(
+                &req,
+                "this preview is private: the request carries no valid credential",
+            );
+        }
         let Some(guard) = ActiveGuard::acquire(&route.active, sh.limits.max_conns_per_exposure)
         else {
             return body::error(
@@ -333,6 +342,7 @@ async fn forward(
     let (mut parts, body) = req.into_parts();
     let h = &mut parts.headers;
     strip(h, upgrade, true);
+    private::strip_cookie(h);
     if t.closed.is_none() {
         // The direct connection's key is for the gateway, not the service.
         h.remove(header::AUTHORIZATION);
