@@ -130,10 +130,10 @@ async function extensionHostSuite() {
 // ------------------------------------------------------------ (b) palette UI
 async function ui() {
   const page = await context.newPage();
-  const step = async (name, f) => {
+  const step = async (name, f, ms = 60000) => {
     const t0 = Date.now();
     try {
-      await withTimeout(f(), 60000, name);
+      await withTimeout(f(), ms, name);
       ok(`ui: ${name}`, Date.now() - t0);
       return true;
     } catch (e) {
@@ -232,7 +232,7 @@ async function ui() {
     // (`sandport lsp`; this test's gateway port is not the default 7357).
     await palette('Ports: Focus on Ports View');
     const row = page.locator('.monaco-list-row', { hasText: 'Sandport gateway' }).first();
-    await row.waitFor({ state: 'visible', timeout: 30000 });
+    await row.waitFor({ state: 'visible', timeout: 75000 });
     const rowText = (await row.innerText()).replace(/\s+/g, ' ');
     if (!rowText.includes(String(GW_B))) throw new Error(`ports row: ${rowText}`);
     await sleep(500);
@@ -244,7 +244,7 @@ async function ui() {
     const gw = texts.filter((t) => t.includes(`port ${GW_B}`));
     if (gw.length) throw new Error(`the gateway was announced: ${JSON.stringify(gw)}`);
     await palette('Notifications: Hide Notifications').catch(() => {});
-  });
+  }, 120000);
 
   await step('"Sandport: Expose Port" picks the port in use, names it, and the notification shows the URL', async () => {
     // listeningPorts comes from the OS once python has bound the port
