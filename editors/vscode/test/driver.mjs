@@ -312,9 +312,18 @@ async function ui() {
 
   /** Expose the port again from the palette (same URL) and return its fresh notification. */
   async function exposeAgain() {
-    await palette('Sandport: Expose Port');
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: String(PORT_B) }).first().waitFor({ state: 'visible', timeout: 10000 });
-    await page.keyboard.press('Enter');
+    for (let attempt = 1; ; attempt++) {
+      await palette('Sandport: Expose Port');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: String(PORT_B) }).first().waitFor({ state: 'visible', timeout: 10000 });
+      await page.keyboard.press('Enter');
+      try {
+        // an Enter landing while the pick is still being filled is lost: once more
+        await page.locator('.quick-input-widget', { hasText: 'shown with the URL' }).waitFor({ state: 'visible', timeout: 5000 });
+        break;
+      } catch (e) {
+        if (attempt >= 3) throw e;
+      }
+    }
     await answer('web-server', { waitText: 'shown with the URL' });
     await answer('', { clear: false, waitRow: 'No expiry' });
     const toast = page.locator('.notification-toast .notification-list-item', { hasText: `is live at ${url}` }).first();
@@ -556,18 +565,29 @@ async function otherWindows() {
   };
 
   await step('a second window on a folder without services starts no server; a Sandport command then does', async () => {
+    // the first window: a folder with services, its server running
+    const first = await context.newPage();
+    await first.goto(`${base}/?folder=${encodeURIComponent(WS_B)}`);
+    const end = Date.now() + 40000;
+    while (ours().servers.length < 1) {
+      if (Date.now() > end) throw new Error('the window on a folder with services started no server');
+      await sleep(250);
+    }
     const { page, host, before, after } = await openWindow(`${base}/?folder=${encodeURIComponent(WS_C)}`, 'no-services-window.png');
+    if (before.servers.length < 1) throw new Error(`no server counted for the first window: ${JSON.stringify(before)}`);
     const mine = after.serversUnder(host);
     const added = after.servers.filter((s) => !before.servers.includes(s));
     console.log(`# sandport lsp processes of this code-server: ${before.servers.length} before the window, ${after.servers.length} after; under its extension host ${host}: ${mine.length}`);
     if (mine.length || added.length) throw new Error(`servers started: under the new host ${mine}, new in all ${added}`);
     // its commands activate it
     await palette(page, 'Sandport: Show Sandbox Info');
-    await page.locator('.quick-input-widget', { hasText: 'Sandbox Info' }).waitFor({ state: 'visible', timeout: 30000 });
+    // the info pick itself (not the palette row naming the command)
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Copy gateway session key' }).first().waitFor({ state: 'visible', timeout: 30000 });
     const n = ours().serversUnder(host).length;
     if (n !== 1) throw new Error(`after the command: ${n} servers under the window's host`);
     await page.keyboard.press('Escape');
     await page.close();
+    await first.close();
   });
 
   await step('a window without a folder: a Sandport command says to open one (one message, no question)', async () => {

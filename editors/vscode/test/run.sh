@@ -7,8 +7,8 @@
 # through the command palette in headless Chromium. Ends with "N passed, N
 # failed"; exits non-zero on any failure.
 #
-# Needs: cargo, node 20 + npm, python3, and apt packages chromium ripgrep
-# build-essential pkg-config libkrb5-dev (installed here when missing and
+# Needs: cargo, git, node 20 + npm, python3, and apt packages chromium ripgrep
+# unzip build-essential pkg-config libkrb5-dev (installed here when missing and
 # running as root). Env: SANDPORT_SERVER_BIN to use another server binary;
 # KEEP_TMP=1 to keep the temporary directory; ONLY=ext or ONLY=ui to run one part.
 set -uo pipefail
@@ -76,6 +76,7 @@ trap 'cleanup; exit 130' INT TERM
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v rg >/dev/null || need+=(ripgrep)
+command -v unzip >/dev/null || need+=(unzip)
 command -v make >/dev/null || need+=(build-essential)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 [ -e /usr/include/gssapi/gssapi.h ] || need+=(libkrb5-dev)
