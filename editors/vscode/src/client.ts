@@ -1,22 +1,28 @@
 import * as vscode from 'vscode';
+import * as path from 'path';
 import {
   CancellationToken,
+  CloseAction,
   DidChangeConfigurationNotification,
+  ErrorAction,
   ExecuteCommandRequest,
   LanguageClient,
   LanguageClientOptions,
   MessageActionItem,
   ResponseError,
+  RevealOutputChannelOn,
   ServerOptions,
   ShowMessageNotification,
   ShowMessageRequest,
   ShowMessageRequestParams,
   State,
+  WorkDoneProgress,
 } from 'vscode-languageclient/node';
 import { serverSettings } from './config';
 import { LogChannels } from './logs';
-import { findServer, isFound } from './serverPath';
+import { checkServer, describeSource, findServer, isFound } from './serverPath';
 import { ErrorData, ExposedPort, LogNotification, Process, SandboxInfo, portLabel, processLabel } from './types';
+import { documentSelector, listNames } from './util';
 
 export type ServerState = 'stopped' | 'starting' | 'running' | 'failed' | 'missing';
 
@@ -64,10 +70,18 @@ export class Sandport implements vscode.Disposable {
   readonly onDidChange = this.changed.event;
   private disposables: vscode.Disposable[] = [];
   private starting: Promise<void> | undefined;
-  /** The settings the server was last given (JSON). */
-  private sentSettings: string | undefined;
+  /** Set while this extension stops the server itself (not a crash). */
+  private stopping = false;
+  /** Why the server could not be used: not found, or not Sandport. */
+  serverProblem: 'notFound' | 'notSandport' | undefined;
+  /** `sandport --version` of the running server. */
+  serverVersion: string | undefined;
+  private progressTokens = 0;
+  /** The server bundled in the VSIX (`server/sandport`), if this copy has one. */
+  readonly bundledServer: string;
 
-  constructor() {
+  constructor(extensionPath: string) {
+    this.bundledServer = path.join(extensionPath, 'server', process.platform === 'win32' ? 'sandport.exe' : 'sandport');
     this.output = vscode.window.createOutputChannel('Sandport Server', { log: true });
     this.logs = new LogChannels((id) => this.processes.get(id));
     this.disposables.push(
@@ -106,48 +120,97 @@ export class Sandport implements vscode.Disposable {
     return this.starting;
   }
 
+  /** The folder the server serves: the first `file:` workspace folder. */
+  folder(): vscode.WorkspaceFolder | undefined {
+    return vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file');
+  }
+
+  private findServer() {
+    const setting = vscode.workspace.getConfiguration('sandport').get<string>('server.path');
+    return findServer(setting, process.env, this.folder()?.uri.fsPath, this.bundledServer);
+  }
+
   private async doStart(): Promise<void> {
     if (this.client) {
       return;
     }
-    const folder = vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file');
+    const folder = this.folder();
     if (!folder) {
       // The sandbox is a folder: without one there is nothing to run in.
+      // Commands say so when used (once, before any question).
       this.setState('stopped', 'open a folder to use Sandport');
       return;
     }
-    const setting = vscode.workspace.getConfiguration('sandport').get<string>('server.path');
-    const found = findServer(setting, process.env, folder.uri.fsPath);
-    if (!isFound(found)) {
-      this.serverPath = undefined;
-      this.setState('missing', found.message);
-      void this.showServerMissing(found.message);
+    if (!vscode.workspace.isTrusted) {
+      // package.json declares untrustedWorkspaces unsupported, so VS Code
+      // does not even activate the extension there; this is the belt.
+      this.setState('stopped', 'this folder is not trusted');
       return;
     }
-    this.serverPath = found.path;
+    const found = this.findServer();
+    if (!isFound(found)) {
+      this.serverPath = undefined;
+      this.serverProblem = 'notFound';
+      this.setState('missing', found.message);
+      void this.showServerProblem(found.message);
+      return;
+    }
     this.setState('starting');
+    const version = await checkServer(found.path);
+    if (!version.ok) {
+      this.serverPath = undefined;
+      this.serverProblem = 'notSandport';
+      const message = `${version.message} It was found through ${describeSource(found)}.`;
+      this.output.error(message);
+      this.setState('missing', message);
+      void this.showServerProblem(message);
+      return;
+    }
+    this.serverProblem = undefined;
+    this.serverPath = found.path;
+    this.serverVersion = version.version;
+    this.output.info(`starting ${found.path} lsp (sandport ${version.version}, from ${describeSource(found)})`);
     // No `transport`: with TransportKind.stdio the client would append --stdio.
     const run = { command: found.path, args: ['lsp'] };
     const serverOptions: ServerOptions = { run, debug: run };
     const clientOptions: LanguageClientOptions = {
-      documentSelector: [{ scheme: 'file' }],
+      // Only the documents the server has a use for (code lenses, services
+      // files), not every file of every language.
+      documentSelector: documentSelector(),
       workspaceFolder: folder,
       outputChannel: this.output,
-      initializationOptions: () => {
-        const settings = serverSettings();
-        this.sentSettings = JSON.stringify(settings);
-        return settings;
-      },
+      revealOutputChannelOn: RevealOutputChannelOn.Never,
+      initializationOptions: () => serverSettings(),
       // Reported once, by start() below (with buttons), not by the client.
       initializationFailedHandler: () => false,
-      // Settings are sent by configChanged() (without the extension's own
-      // `server.path`, which the server would warn about).
-      synchronize: {},
+      // The client's own settings sync: it watches the `sandport` section and
+      // sends workspace/didChangeConfiguration when it changes. The middleware
+      // only shapes what is sent (empty strings left out, nested), as for
+      // initializationOptions.
+      synchronize: { configurationSection: 'sandport' },
+      middleware: {
+        workspace: {
+          didChangeConfiguration: async () => {
+            await client.sendNotification(DidChangeConfigurationNotification.type, { settings: { sandport: serverSettings() } });
+            // Requests are answered after the notification: the info (sandbox
+            // id, domain) is the new one.
+            void this.refreshInfo();
+          },
+        },
+      },
+      // One message of our own when the server ends (start() and the state
+      // handler below), never the client's raw "write EPIPE" / "connection
+      // closed" popups, and no silent restarts.
+      errorHandler: {
+        error: () => ({ action: ErrorAction.Shutdown, handled: true }),
+        closed: () => ({ action: CloseAction.DoNotRestart, handled: true }),
+      },
     };
     const client = new LanguageClient('sandport', 'Sandport', serverOptions, clientOptions);
     this.client = client;
     client.onNotification('sandport/log', (n: LogNotification) => this.logs.append(n));
     client.onNotification('sandport/processChanged', (p: Process) => this.processChanged(p));
+    client.onNotification('sandport/processRemoved', (n: { processId: string }) => this.processRemoved(n));
     client.onNotification('sandport/portsChanged', (n: { ports: ExposedPort[] }) => {
       this.ports = n.ports || [];
       this.fire();
@@ -166,15 +229,17 @@ export class Sandport implements vscode.Disposable {
         }
       });
     });
+    let ever = false;
     client.onDidChangeState((e) => {
       if (this.client !== client) {
         return;
       }
       if (e.newState === State.Running) {
+        ever = true;
         this.setState('running');
         void this.refresh();
-      } else if (e.newState === State.Stopped && this.state === 'running') {
-        this.setState('stopped', 'the server stopped');
+      } else if (e.newState === State.Stopped && ever && !this.stopping) {
+        this.serverEnded(client);
       }
     });
     try {
@@ -185,7 +250,7 @@ export class Sandport implements vscode.Disposable {
       }
       const msg = e instanceof Error ? e.message : String(e);
       this.setState('failed', msg);
-      void this.notify('error', `Sandport: the server could not start: ${msg}`, ['Show Server Output', 'Open Settings']).then(
+      void this.notify('error', `Sandport: the server (${found.path}) could not start: ${msg}`, ['Show Server Output', 'Open Settings']).then(
         (a) => {
           if (a === 'Show Server Output') {
             this.output.show();
@@ -202,10 +267,50 @@ export class Sandport implements vscode.Disposable {
     }
   }
 
+  /** What a stop ends: running processes and exposed ports, in words. */
+  private whatRuns(): { processes: string[]; ports: string[] } {
+    return { processes: this.running().map(processLabel), ports: this.ports.map(portLabel) };
+  }
+
+  private static describeStopped(w: { processes: string[]; ports: string[] }, verb: string): string {
+    const parts: string[] = [];
+    if (w.processes.length) {
+      parts.push(`${verb} ${w.processes.length === 1 ? 'process' : `${w.processes.length} processes`} ${listNames(w.processes)}`);
+    }
+    if (w.ports.length) {
+      parts.push(`closed the preview URL${w.ports.length === 1 ? '' : 's'} of ${listNames(w.ports)}`);
+    }
+    return parts.join('; ');
+  }
+
+  /** The server went away without being asked to: say so, and what it ran. */
+  private serverEnded(client: LanguageClient): void {
+    const w = this.whatRuns();
+    this.client = undefined;
+    this.processes.clear();
+    this.ports = [];
+    this.info = undefined;
+    this.setState('failed', 'the server ended');
+    const what = Sandport.describeStopped(w, 'it was running');
+    void this.notify(
+      'error',
+      `Sandport: the server ended unexpectedly${what ? `; ${what}` : ''}. See the "Sandport Server" output.`,
+      ['Restart Server', 'Show Server Output'],
+    ).then((a) => {
+      if (a === 'Restart Server') {
+        void this.restart();
+      } else if (a === 'Show Server Output') {
+        this.output.show();
+      }
+    });
+    void client.dispose(2000).catch(() => undefined);
+  }
+
   async stop(): Promise<void> {
     const c = this.client;
     this.client = undefined;
     if (c) {
+      this.stopping = true;
       try {
         await c.stop(10000);
       } catch {
@@ -216,6 +321,7 @@ export class Sandport implements vscode.Disposable {
       } catch {
         // ignore
       }
+      this.stopping = false;
     }
     this.processes.clear();
     this.ports = [];
@@ -223,12 +329,25 @@ export class Sandport implements vscode.Disposable {
     this.setState('stopped');
   }
 
+  /**
+   * Stop and start the server. The server stops its processes when it
+   * stops: when any ran, a notification says which (and which previews
+   * closed); otherwise the status bar says it restarted.
+   */
   async restart(): Promise<void> {
+    const w = this.state === 'running' ? this.whatRuns() : { processes: [], ports: [] };
+    const wasRunning = this.state === 'running';
     await this.stop();
     await this.start();
+    const what = Sandport.describeStopped(w, 'stopped');
+    if (what) {
+      void this.notify('info', `Sandport: restarted the server; ${what}.`);
+    } else if (wasRunning && this.state === 'running') {
+      void vscode.window.setStatusBarMessage('Sandport: the server restarted', 5000);
+    }
   }
 
-  private async showServerMissing(message: string): Promise<void> {
+  private async showServerProblem(message: string): Promise<void> {
     const a = await this.notify('error', `Sandport: ${message}`, ['Open Setting']);
     if (a === 'Open Setting') {
       await vscode.commands.executeCommand('workbench.action.openSettings', 'sandport.server.path');
@@ -236,43 +355,27 @@ export class Sandport implements vscode.Disposable {
   }
 
   /**
-   * Settings changed. VS Code also fires this when the extension's own
-   * configuration is registered (every key "changes"): only real changes
-   * count, compared with what the running server was given.
+   * Settings changed. The server's own settings are synced by the language
+   * client (`synchronize.configurationSection`); only the extension's own
+   * `server.path` is handled here: a different server means a restart.
+   * (VS Code also fires this when the configuration is registered: only a
+   * different resolved path counts.)
    */
   private configChanged(e: vscode.ConfigurationChangeEvent): void {
-    if (!e.affectsConfiguration('sandport')) {
+    if (!e.affectsConfiguration('sandport.server.path') || this.starting) {
       return;
     }
-    if (e.affectsConfiguration('sandport.server.path') && this.state !== 'starting') {
-      const folder = vscode.workspace.workspaceFolders?.[0];
-      const setting = vscode.workspace.getConfiguration('sandport').get<string>('server.path');
-      const found = findServer(setting, process.env, folder?.uri.fsPath);
-      const now = isFound(found) ? found.path : undefined;
-      if (now !== this.serverPath || this.state === 'missing') {
-        void this.restart();
-        return;
-      }
+    const found = this.findServer();
+    const now = isFound(found) ? found.path : undefined;
+    if (now !== this.serverPath || this.state === 'missing') {
+      void this.restart();
     }
-    const c = this.client;
-    if (!c || this.state !== 'running') {
-      return;
-    }
-    const settings = serverSettings();
-    const json = JSON.stringify(settings);
-    if (json === this.sentSettings) {
-      return;
-    }
-    this.sentSettings = json;
-    void c.sendNotification(DidChangeConfigurationNotification.type, { settings: { sandport: settings } });
-    // The server answers with its own warnings for what it cannot apply.
-    setTimeout(() => void this.refreshInfo(), 300);
   }
 
   // ---------------------------------------------------------------- requests
 
   /** Run a server command (`workspace/executeCommand`, one object argument). */
-  async execute<T>(command: string, params: object = {}, token?: CancellationToken): Promise<T> {
+  async execute<T>(command: string, params: object = {}, token?: CancellationToken, progress?: (message: string) => void): Promise<T> {
     if (this.starting) {
       await this.starting;
     }
@@ -283,8 +386,19 @@ export class Sandport implements vscode.Disposable {
         'NOT_RUNNING',
       );
     }
+    // With a progress callback, the request carries a workDoneToken: the
+    // server reports on it (the caller's one progress indicator shows it)
+    // instead of creating a second progress of its own.
+    const workDoneToken = progress ? `sandport-ui-${++this.progressTokens}` : undefined;
+    const sub = workDoneToken
+      ? c.onProgress(WorkDoneProgress.type, workDoneToken, (v) => {
+          if (v.kind === 'report' && v.message) {
+            progress!(v.message);
+          }
+        })
+      : undefined;
     try {
-      return (await c.sendRequest(ExecuteCommandRequest.type, { command, arguments: [params] }, token)) as T;
+      return (await c.sendRequest(ExecuteCommandRequest.type, { command, arguments: [params], workDoneToken }, token)) as T;
     } catch (e) {
       if (e instanceof ResponseError) {
         const data = e.data as ErrorData | undefined;
@@ -292,6 +406,8 @@ export class Sandport implements vscode.Disposable {
         throw new SandportError(data?.message || e.message, code, data);
       }
       throw e;
+    } finally {
+      sub?.dispose();
     }
   }
 
@@ -357,6 +473,22 @@ export class Sandport implements vscode.Disposable {
           void this.showLogs(p);
         }
       });
+    }
+  }
+
+  /**
+   * `sandport/processRemoved`: the server forgot a process (removeProcess, or
+   * its keepEnded bound). Dropped from the map (and so the tree) and its
+   * Output channel disposed.
+   */
+  processRemoved(n: { processId: string }): void {
+    if (!n || typeof n.processId !== 'string') {
+      return;
+    }
+    const had = this.processes.delete(n.processId);
+    const hadLog = this.logs.remove(n.processId);
+    if (had || hadLog) {
+      this.fire();
     }
   }
 

@@ -1,6 +1,10 @@
 import * as vscode from 'vscode';
 import { Sandport, SandportError, openSimpleBrowser } from './client';
 import { ExposedPort, Process, portLabel, processLabel } from './types';
+import { formatLimit, portError, waitedText } from './util';
+
+/** How long the palette's waits wait (the server's own default is shorter). */
+const WAIT_MS = 600000;
 
 const RECENT_KEY = 'sandport.recentCommands';
 const RECENT_MAX = 10;
@@ -59,6 +63,41 @@ function report(sp: Sandport, e: unknown, what: string): void {
   void sp.notify('error', `Sandport: ${what} failed: ${e instanceof Error ? e.message : String(e)}`);
 }
 
+/**
+ * Before a command asks anything: a folder must be open and the server must
+ * be usable. Otherwise ONE message says what to do, and the command stops.
+ */
+export async function hasFolder(sp: Sandport): Promise<boolean> {
+  if (sp.folder()) {
+    return true;
+  }
+  const a = await sp.notify('info', 'Sandport: open a folder first — Sandport runs processes in a workspace folder.', ['Open Folder']);
+  if (a === 'Open Folder') {
+    await vscode.commands.executeCommand('workbench.action.files.openFolder');
+  }
+  return false;
+}
+
+export async function ready(sp: Sandport): Promise<boolean> {
+  if (!(await hasFolder(sp))) {
+    return false;
+  }
+  if (sp.state === 'stopped') {
+    // e.g. activated by this command: start now (a problem is reported there, once).
+    await sp.start();
+    if ((sp.state as string) !== 'running') {
+      return false;
+    }
+  } else if (sp.state === 'starting') {
+    await sp.start();
+  }
+  if (sp.state === 'running') {
+    return true;
+  }
+  report(sp, new SandportError(sp.stateDetail || `the server is ${sp.state}`, 'NOT_RUNNING'), 'Sandport');
+  return false;
+}
+
 interface PItem extends vscode.QuickPickItem {
   process?: Process;
   port?: number;
@@ -108,8 +147,12 @@ async function pickExposed(sp: Sandport, placeHolder: string): Promise<ExposedPo
   return (await vscode.window.showQuickPick(items, { title: `Sandport: ${placeHolder}`, placeHolder }))?.exposed;
 }
 
-/** A quick pick that also accepts what was typed. */
-function pickOrType(items: PItem[], opts: { title: string; placeholder: string; typed: (v: string) => PItem | undefined }): Promise<PItem | undefined> {
+/**
+ * A quick pick that also accepts what was typed. `typed` may return a string:
+ * why the value cannot be used, shown as the first row while typing; Enter
+ * then keeps the pick open.
+ */
+function pickOrType(items: PItem[], opts: { title: string; placeholder: string; typed: (v: string) => PItem | string | undefined }): Promise<PItem | undefined> {
   return new Promise((resolve) => {
     const qp = vscode.window.createQuickPick<PItem>();
     qp.title = opts.title;
@@ -118,18 +161,27 @@ function pickOrType(items: PItem[], opts: { title: string; placeholder: string; 
     qp.matchOnDetail = true;
     qp.items = items;
     let done = false;
+    const invalid = (why: string): PItem => ({ label: `$(error) ${why}`, alwaysShow: true, value: INVALID });
     qp.onDidChangeValue((v) => {
-      const t = v.trim() ? opts.typed(v.trim()) : undefined;
-      qp.items = t ? [t, ...items.filter((i) => i.label !== t.label)] : items;
-      if (t) {
-        qp.activeItems = [qp.items[0]];
+      const r = v.trim() ? opts.typed(v.trim()) : undefined;
+      const t = typeof r === 'string' ? invalid(r) : r;
+      const matching = v.trim() ? items.filter((i) => i.kind !== vscode.QuickPickItemKind.Separator && (i.label.includes(v.trim()) || i.description?.includes(v.trim()))) : [];
+      // An invalid value only matters when it matches nothing in the list.
+      qp.items = t && !(t.value === INVALID && matching.length) ? [t, ...items.filter((i) => i.label !== t.label)] : items;
+      if (t && qp.items[0] === t) {
+        qp.activeItems = [t];
       }
     });
     qp.onDidAccept(() => {
-      done = true;
       const sel = qp.selectedItems[0] || qp.activeItems[0];
       const v = qp.value.trim();
-      resolve(sel || (v ? opts.typed(v) : undefined));
+      const typed = v ? opts.typed(v) : undefined;
+      const picked = sel || (typeof typed === 'string' ? undefined : typed);
+      if (!picked || picked.value === INVALID) {
+        return; // stays open: the row says why
+      }
+      done = true;
+      resolve(picked);
       qp.hide();
     });
     qp.onDidHide(() => {
@@ -141,6 +193,8 @@ function pickOrType(items: PItem[], opts: { title: string; placeholder: string; 
     qp.show();
   });
 }
+
+const INVALID = '\u0000invalid';
 
 function defaultName(command: string): string {
   // "python3 -m http.server 8000" → "http.server"; "npm run dev" → "npm-run-dev"
@@ -163,8 +217,13 @@ const TTLS: { label: string; seconds?: number }[] = [
 ];
 
 export function registerCommands(ctx: vscode.ExtensionContext, sp: Sandport): void {
-  const reg = (id: string, f: (arg: Arg) => unknown) =>
-    ctx.subscriptions.push(vscode.commands.registerCommand(id, f));
+  // Every command first checks that Sandport can act (a folder, a server).
+  // (Restart Server and the menu need only the folder: they are how one
+  // gets out of a server problem.)
+  const reg = (id: string, f: (arg: Arg) => unknown, needs: 'server' | 'folder' = 'server') =>
+    ctx.subscriptions.push(
+      vscode.commands.registerCommand(id, async (arg: Arg) => ((await (needs === 'server' ? ready(sp) : hasFolder(sp))) ? f(arg) : undefined)),
+    );
 
   reg('sandport.ui.startProcess', async (arg) => {
     const recent = ctx.workspaceState.get<string[]>(RECENT_KEY, []);
@@ -255,10 +314,11 @@ export function registerCommands(ctx: vscode.ExtensionContext, sp: Sandport): vo
     if (port === undefined) {
       const v = await vscode.window.showInputBox({
         title: 'Sandport: Wait for Port',
-        prompt: 'Port to wait for (an HTTP answer 200–399)',
-        validateInput: (s) => (/^\d+$/.test(s.trim()) && +s >= 1024 && +s <= 65535 ? undefined : 'A port number, 1024–65535'),
+        prompt: `Port to wait for (an HTTP answer 200–399; up to ${formatLimit(WAIT_MS)})`,
+        placeHolder: 'e.g. 8000',
+        validateInput: (s) => (s === '' ? undefined : portError(s)),
       });
-      if (!v) {
+      if (!v || portError(v)) {
         return;
       }
       port = +v.trim();
@@ -266,8 +326,11 @@ export function registerCommands(ctx: vscode.ExtensionContext, sp: Sandport): vo
     const processId = given?.processId;
     try {
       const r = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Sandport: waiting for port ${port}`, cancellable: true },
-        (_progress, token) => sp.execute<{ port: number; elapsedMs: number; statusCode?: number }>('sandport.waitForPort', { port, processId, timeout: 600000 }, token),
+        { location: vscode.ProgressLocation.Notification, title: `Sandport: waiting for port ${port} (up to ${formatLimit(WAIT_MS)})`, cancellable: true },
+        (progress, token) =>
+          sp.execute<{ port: number; elapsedMs: number; statusCode?: number }>('sandport.waitForPort', { port, processId, timeout: WAIT_MS }, token, (m) =>
+            progress.report({ message: waitedText(m, WAIT_MS) }),
+          ),
       );
       const a = await sp.notify('info', `Sandport: port ${r.port} is ready (${r.statusCode ? `HTTP ${r.statusCode}, ` : ''}${r.elapsedMs} ms).`, ['Expose Port']);
       if (a === 'Expose Port') {
@@ -294,8 +357,11 @@ export function registerCommands(ctx: vscode.ExtensionContext, sp: Sandport): vo
     }
     try {
       const r = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Notification, title: `Sandport: waiting for "${pattern}" in ${processLabel(p)}`, cancellable: true },
-        (_progress, token) => sp.execute<{ line: string; stream: string }>('sandport.waitForLog', { processId: p.id, pattern, timeout: 600000 }, token),
+        { location: vscode.ProgressLocation.Notification, title: `Sandport: waiting for "${pattern}" in ${processLabel(p)} (up to ${formatLimit(WAIT_MS)})`, cancellable: true },
+        (progress, token) =>
+          sp.execute<{ line: string; stream: string }>('sandport.waitForLog', { processId: p.id, pattern, timeout: WAIT_MS }, token, (m) =>
+            progress.report({ message: waitedText(m, WAIT_MS) }),
+          ),
       );
       void sp.notify('info', `Sandport: ${processLabel(p)} printed: ${r.line}`);
       return r;
@@ -335,10 +401,7 @@ export function registerCommands(ctx: vscode.ExtensionContext, sp: Sandport): vo
       const picked = await pickOrType(items, {
         title: 'Sandport: Expose Port',
         placeholder: items.length ? 'Pick a port in use, or type a port number' : 'No port in use yet: type a port number',
-        typed: (v) =>
-          /^\d+$/.test(v) && +v >= 1 && +v <= 65535
-            ? items.find((i) => i.port === +v) || { label: v, description: 'expose this port', port: +v, alwaysShow: true }
-            : undefined,
+        typed: (v) => portError(v) ?? (items.find((i) => i.port === +v) || { label: v, description: 'expose this port', port: +v, alwaysShow: true }),
       });
       if (!picked?.port) {
         return;
@@ -501,9 +564,9 @@ export function registerCommands(ctx: vscode.ExtensionContext, sp: Sandport): vo
 
   reg('sandport.ui.restartServer', async () => {
     await vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: 'Sandport: restarting the server' }, () => sp.restart());
-  });
+  }, 'folder');
 
-  reg('sandport.ui.refresh', () => sp.refresh());
+  reg('sandport.ui.refresh', () => sp.refresh(), 'folder');
 
   reg('sandport.ui.menu', async () => {
     const items: (vscode.QuickPickItem & { run: () => unknown })[] = [];
@@ -526,5 +589,5 @@ export function registerCommands(ctx: vscode.ExtensionContext, sp: Sandport): vo
     }
     const picked = await vscode.window.showQuickPick(items, { title: 'Sandport', placeHolder: 'Sandport' });
     await picked?.run();
-  });
+  }, 'folder');
 }

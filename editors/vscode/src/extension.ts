@@ -18,7 +18,7 @@ export interface SandportApi {
 let current: Sandport | undefined;
 
 export async function activate(ctx: vscode.ExtensionContext): Promise<SandportApi> {
-  const sp = new Sandport();
+  const sp = new Sandport(ctx.extensionPath);
   current = sp;
   ctx.subscriptions.push(sp);
   const tree = new SandportTree(sp);
@@ -26,6 +26,8 @@ export async function activate(ctx: vscode.ExtensionContext): Promise<SandportAp
   const statusBar = new StatusBar(sp);
   ctx.subscriptions.push(statusBar);
   registerCommands(ctx, sp);
+  // Activated because the folder has something for Sandport (a services
+  // file, a devcontainer), or by its view or a command: start the server.
   // Not awaited: activation must not wait on the server.
   void sp.start();
   return {

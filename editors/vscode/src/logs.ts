@@ -194,6 +194,20 @@ export class LogChannels implements vscode.Disposable {
     return l && { totalBytes: l.totalBytes, serverDropped: l.serverDropped, appended: l.appended, skipped: l.skipped, written: l.written, trims: l.trims };
   }
 
+  /** Forget a process: its channel is disposed. True when there was one. */
+  remove(processId: string): boolean {
+    const l = this.logs.get(processId);
+    if (!l) {
+      return false;
+    }
+    if (l.channel) {
+      this.usedNames.delete(l.channel.name);
+      l.channel.dispose();
+    }
+    this.logs.delete(processId);
+    return true;
+  }
+
   clear(): void {
     for (const l of this.logs.values()) {
       l.channel?.dispose();

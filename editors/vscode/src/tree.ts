@@ -84,7 +84,7 @@ export class SandportTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
     if (!node) {
       if (this.sp.state === 'missing') {
         return [
-          { kind: 'message', text: 'Sandport server not found — set sandport.server.path', command: { command: 'workbench.action.openSettings', title: 'Open Setting', arguments: ['sandport.server.path'] } },
+          { kind: 'message', text: this.sp.serverProblem === 'notSandport' ? 'Not the Sandport server — check sandport.server.path' : 'Sandport server not found — set sandport.server.path', command: { command: 'workbench.action.openSettings', title: 'Open Setting', arguments: ['sandport.server.path'] } },
         ];
       }
       if (this.sp.state === 'failed') {

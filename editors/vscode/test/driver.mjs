@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
 
-const { CS_PORT, WS_A, WS_B, EXT_DIR, OUT, GW_B, PORT_B, WAIT_PORT } = process.env;
+const { CS_PORT, CS_PID, WS_A, WS_B, WS_C, EXT_DIR, INSTALLED, OUT, GW_B, PORT_B, WAIT_PORT } = process.env;
 const require = createRequire(path.join(EXT_DIR, '.test-deps', 'package.json'));
 const { chromium } = require('playwright-core');
 
@@ -43,6 +43,41 @@ function fetchVia(url, gatewayPort) {
   });
 }
 
+// ---- processes of our own code-server (by pid tree, from /proc)
+function procTable() {
+  const t = new Map();
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (f[0] === 'Z') continue;
+      t.set(+d, { ppid: +f[1], argv: fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0') });
+    } catch {
+      // gone
+    }
+  }
+  return t;
+}
+function under(t, pid, root) {
+  for (let p = t.get(pid)?.ppid, n = 0; p !== undefined && n < 64; p = t.get(p)?.ppid, n++) if (p === root) return true;
+  return false;
+}
+const isServer = (e) => path.basename(e.argv[0]) === 'sandport' && e.argv[1] === 'lsp';
+const isExtHost = (e) => e.argv.some((a) => a.includes('extensionHost'));
+/** {servers, hosts}: `sandport lsp` processes and extension hosts below our code-server. */
+function ours(root = +CS_PID) {
+  const t = procTable();
+  const servers = [];
+  const hosts = [];
+  for (const [pid, e] of t) {
+    if (!under(t, pid, root)) continue;
+    if (isServer(e)) servers.push(pid);
+    else if (isExtHost(e)) hosts.push(pid);
+  }
+  return { servers, hosts, serversUnder: (h) => servers.filter((s) => under(t, s, h)) };
+}
+
 const browser = await chromium.launch({
   executablePath: '/usr/bin/chromium',
   headless: true,
@@ -58,7 +93,8 @@ async function extensionHostSuite() {
   const page = await context.newPage();
   const remote = (p) => `vscode-remote://127.0.0.1:${CS_PORT}${p}`;
   const payload = JSON.stringify([
-    ['extensionDevelopmentPath', remote(EXT_DIR)],
+    // the copy installed from the VSIX, not the source tree
+    ['extensionDevelopmentPath', remote(INSTALLED)],
     ['extensionTestsPath', remote(path.join(EXT_DIR, 'test/suite/index.js'))],
   ]);
   let exitCode;
@@ -94,10 +130,10 @@ async function extensionHostSuite() {
 // ------------------------------------------------------------ (b) palette UI
 async function ui() {
   const page = await context.newPage();
-  const step = async (name, f) => {
+  const step = async (name, f, ms = 60000) => {
     const t0 = Date.now();
     try {
-      await withTimeout(f(), 60000, name);
+      await withTimeout(f(), ms, name);
       ok(`ui: ${name}`, Date.now() - t0);
       return true;
     } catch (e) {
@@ -190,6 +226,26 @@ async function ui() {
     await untilTree('web process', (t) => /web\s*\n?\s*pid \d+/.test(t));
   });
 
+  await step("VS Code's Ports view labels Sandport's gateway, and VS Code does not announce it", async () => {
+    // code-server's port finder scans every 2+ s. The extension's
+    // remote.portsAttributes defaults match the gateway by its command line
+    // (`sandport lsp`; this test's gateway port is not the default 7357).
+    await palette('Ports: Focus on Ports View');
+    const row = page.locator('.monaco-list-row', { hasText: 'Sandport gateway' }).first();
+    await row.waitFor({ state: 'visible', timeout: 75000 });
+    const rowText = (await row.innerText()).replace(/\s+/g, ' ');
+    if (!rowText.includes(String(GW_B))) throw new Error(`ports row: ${rowText}`);
+    await sleep(500);
+    await page.screenshot({ path: path.join(shots, 'ports-view.png') });
+    await palette('Notifications: Show Notifications');
+    await sleep(500);
+    const texts = await page.locator('.notifications-center .notification-list-item-message').allInnerTexts();
+    console.log(`# Ports view: ${rowText}; VS Code's notifications: ${JSON.stringify(texts)}`);
+    const gw = texts.filter((t) => t.includes(`port ${GW_B}`));
+    if (gw.length) throw new Error(`the gateway was announced: ${JSON.stringify(gw)}`);
+    await palette('Notifications: Hide Notifications').catch(() => {});
+  }, 120000);
+
   await step('"Sandport: Expose Port" picks the port in use, names it, and the notification shows the URL', async () => {
     // listeningPorts comes from the OS once python has bound the port
     const end = Date.now() + 20000;
@@ -256,9 +312,18 @@ async function ui() {
 
   /** Expose the port again from the palette (same URL) and return its fresh notification. */
   async function exposeAgain() {
-    await palette('Sandport: Expose Port');
-    await page.locator('.quick-input-list .monaco-list-row', { hasText: String(PORT_B) }).first().waitFor({ state: 'visible', timeout: 10000 });
-    await page.keyboard.press('Enter');
+    for (let attempt = 1; ; attempt++) {
+      await palette('Sandport: Expose Port');
+      await page.locator('.quick-input-list .monaco-list-row', { hasText: String(PORT_B) }).first().waitFor({ state: 'visible', timeout: 10000 });
+      await page.keyboard.press('Enter');
+      try {
+        // an Enter landing while the pick is still being filled is lost: once more
+        await page.locator('.quick-input-widget', { hasText: 'shown with the URL' }).waitFor({ state: 'visible', timeout: 5000 });
+        break;
+      } catch (e) {
+        if (attempt >= 3) throw e;
+      }
+    }
     await answer('web-server', { waitText: 'shown with the URL' });
     await answer('', { clear: false, waitRow: 'No expiry' });
     const toast = page.locator('.notification-toast .notification-list-item', { hasText: `is live at ${url}` }).first();
@@ -319,8 +384,15 @@ async function ui() {
     await answer(String(WAIT_PORT), { waitText: 'Port to wait for' });
     const toast = page.locator('.notification-toast .notification-list-item', { hasText: `waiting for port ${WAIT_PORT}` }).first();
     await toast.waitFor({ state: 'visible', timeout: 10000 });
-    await sleep(800); // the toast slides in
+    await sleep(2500); // the toast slides in; the server reports the time waited
     await page.screenshot({ path: path.join(shots, 'wait-for-port.png') });
+    const t = (await toast.innerText()).replace(/\s+/g, ' ');
+    if (!t.includes(`waiting for port ${WAIT_PORT} (up to 10 min)`)) throw new Error(`toast: ${t}`);
+    if (!/\d+ s of 10 min/.test(t)) throw new Error(`no time waited in the toast: ${t}`);
+    // one indicator: the server reports on this notification's token, it
+    // makes no second progress (the status bar's window progress)
+    const sb = await statusText();
+    if (sb.includes('waiting for port')) throw new Error(`a second progress in the status bar: ${sb}`);
     await toast.hover();
     await toast.locator('.monaco-button', { hasText: 'Cancel' }).click();
     const end = Date.now() + 10000;
@@ -328,6 +400,41 @@ async function ui() {
       if (Date.now() > end) throw new Error(`status bar: ${await statusText()}`);
       await sleep(200);
     }
+  });
+
+  await step('ports are validated as typed: 70000 and abc in Wait for Port and Expose Port', async () => {
+    await palette('Sandport: Wait for Port');
+    await page.locator('.quick-input-widget', { hasText: 'Port to wait for' }).waitFor({ state: 'visible', timeout: 10000 });
+    await quickInputField.fill('');
+    await page.keyboard.type('70000', { delay: 5 });
+    const msg = page.locator('.quick-input-widget .quick-input-message');
+    const want = async (re) => {
+      const end = Date.now() + 5000;
+      let t = '';
+      while (!re.test(t)) {
+        if (Date.now() > end) throw new Error(`validation message: "${t}" (want ${re})`);
+        await sleep(100);
+        t = await msg.innerText().catch(() => '');
+      }
+      return t;
+    };
+    await want(/70000 is not a port: ports go from 1 to 65535/);
+    await sleep(300);
+    await page.screenshot({ path: path.join(shots, 'port-validation.png') });
+    await page.keyboard.press('Enter'); // refused: the box stays
+    await sleep(500);
+    if (!(await quickInput.isVisible())) throw new Error('Enter on 70000 closed the input');
+    await quickInputField.fill('abc');
+    await want(/"abc" is not a port number/);
+    await page.keyboard.press('Escape');
+    await palette('Sandport: Expose Port');
+    await page.locator('.quick-input-widget', { hasText: 'port' }).waitFor({ state: 'visible', timeout: 10000 });
+    await quickInputField.fill('70000');
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: '70000 is not a port' }).first().waitFor({ state: 'visible', timeout: 5000 });
+    await page.keyboard.press('Enter');
+    await sleep(500);
+    if (!(await quickInput.isVisible())) throw new Error('Enter on 70000 closed the Expose Port pick');
+    await page.keyboard.press('Escape');
   });
 
   await step('"Sandport: Show Logs" opens the process\'s Output channel with its log lines', async () => {
@@ -374,12 +481,135 @@ async function ui() {
     await untilTree('killed', (t) => /web\s*\n?\s*killed/.test(t));
     await page.screenshot({ path: path.join(shots, 'stopped.png') });
   });
+
+  await step('a wrong server path (/bin/true) shows ONE notification, nothing raw', async () => {
+    const file = path.join(WS_B, '.vscode', 'settings.json');
+    const orig = fs.readFileSync(file, 'utf8');
+    await palette('Notifications: Clear All Notifications');
+    await sleep(500);
+    try {
+      fs.writeFileSync(file, JSON.stringify({ ...JSON.parse(orig), 'sandport.server.path': '/bin/true' }));
+      const toast = page.locator('.notification-toast .notification-list-item', { hasText: 'is not the Sandport server' }).first();
+      await toast.waitFor({ state: 'visible', timeout: 20000 });
+      await sleep(4000); // anything else would come now
+      await palette('Notifications: Show Notifications');
+      await sleep(800);
+      const texts = await page.locator('.notifications-center .notification-list-item-message').allInnerTexts();
+      await page.screenshot({ path: path.join(shots, 'wrong-server.png') });
+      if (texts.length !== 1) throw new Error(`notifications: ${JSON.stringify(texts)}`);
+      if (!/\/bin\/true is not the Sandport server/.test(texts[0]) || /EPIPE/.test(texts[0])) throw new Error(`notification: ${texts[0]}`);
+      await palette('Notifications: Clear All Notifications');
+    } finally {
+      fs.writeFileSync(file, orig);
+    }
+    const end = Date.now() + 30000;
+    while (!/local/.test(await statusText())) {
+      if (Date.now() > end) throw new Error(`not running again: ${await statusText()}`);
+      await sleep(250);
+    }
+  });
   await page.close();
+}
+
+// ------------------------------------------------------------ (c) windows without services, without a folder
+async function otherWindows() {
+  const step = async (name, f) => {
+    const t0 = Date.now();
+    try {
+      await withTimeout(f(), 150000, name); // two windows, each ~20 s to load on a busy machine
+      ok(`windows: ${name}`, Date.now() - t0);
+    } catch (e) {
+      notOk(`windows: ${name}`, e);
+    }
+  };
+  const openWindow = async (url, shot) => {
+    const page = await context.newPage();
+    const before = ours();
+    await page.goto(url);
+    await page.locator('.monaco-workbench').waitFor({ state: 'visible', timeout: 30000 });
+    const end = Date.now() + 30000;
+    let host;
+    while (!host) {
+      host = ours().hosts.find((h) => !before.hosts.includes(h));
+      if (Date.now() > end) throw new Error(`no new extension host (before ${before.hosts})`);
+      await sleep(250);
+    }
+    await sleep(8000); // activation would have happened by now
+    const after = ours();
+    await page.screenshot({ path: path.join(shots, shot) });
+    return { page, host, before, after };
+  };
+  const palette = async (page, title) => {
+    for (let attempt = 1; attempt <= 6; attempt++) {
+      await page.keyboard.press('Escape');
+      await page.keyboard.press('F1');
+      const qi = page.locator('.quick-input-widget .quick-input-box input');
+      try {
+        await qi.waitFor({ state: 'visible', timeout: 5000 });
+      } catch {
+        await page.locator('.monaco-workbench').click({ position: { x: 700, y: 400 } }).catch(() => {});
+        continue;
+      }
+      await qi.fill('>');
+      await page.keyboard.type(title, { delay: 10 });
+      try {
+        await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ state: 'visible', timeout: 3000 });
+      } catch {
+        await sleep(500 * attempt);
+        continue;
+      }
+      await page.keyboard.press('Enter');
+      return;
+    }
+    throw new Error(`palette: "${title}" not found`);
+  };
+
+  await step('a second window on a folder without services starts no server; a Sandport command then does', async () => {
+    // the first window: a folder with services, its server running
+    const first = await context.newPage();
+    await first.goto(`${base}/?folder=${encodeURIComponent(WS_B)}`);
+    const end = Date.now() + 40000;
+    while (ours().servers.length < 1) {
+      if (Date.now() > end) throw new Error('the window on a folder with services started no server');
+      await sleep(250);
+    }
+    const { page, host, before, after } = await openWindow(`${base}/?folder=${encodeURIComponent(WS_C)}`, 'no-services-window.png');
+    if (before.servers.length < 1) throw new Error(`no server counted for the first window: ${JSON.stringify(before)}`);
+    const mine = after.serversUnder(host);
+    const added = after.servers.filter((s) => !before.servers.includes(s));
+    console.log(`# sandport lsp processes of this code-server: ${before.servers.length} before the window, ${after.servers.length} after; under its extension host ${host}: ${mine.length}`);
+    if (mine.length || added.length) throw new Error(`servers started: under the new host ${mine}, new in all ${added}`);
+    // its commands activate it
+    await palette(page, 'Sandport: Show Sandbox Info');
+    // the info pick itself (not the palette row naming the command)
+    await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Copy gateway session key' }).first().waitFor({ state: 'visible', timeout: 30000 });
+    const n = ours().serversUnder(host).length;
+    if (n !== 1) throw new Error(`after the command: ${n} servers under the window's host`);
+    await page.keyboard.press('Escape');
+    await page.close();
+    await first.close();
+  });
+
+  await step('a window without a folder: a Sandport command says to open one (one message, no question)', async () => {
+    const { page, host } = await openWindow(`${base}/?ew=true`, 'no-folder-window.png');
+    await palette(page, 'Sandport: Start Process');
+    const toast = page.locator('.notification-toast .notification-list-item', { hasText: 'open a folder first' }).first();
+    await toast.waitFor({ state: 'visible', timeout: 20000 });
+    await sleep(1500);
+    if (await page.locator('.quick-input-widget', { hasText: 'Command to run' }).isVisible()) throw new Error('it asked for a command');
+    const toasts = await page.locator('.notification-toast .notification-list-item-message').allInnerTexts();
+    await page.screenshot({ path: path.join(shots, 'no-folder.png') });
+    if (toasts.length !== 1) throw new Error(`notifications: ${JSON.stringify(toasts)}`);
+    const n = ours().serversUnder(host).length;
+    if (n !== 0) throw new Error(`${n} servers under the empty window's host`);
+    await page.close();
+  });
 }
 
 try {
   if (process.env.ONLY !== 'ui') await extensionHostSuite();
   if (process.env.ONLY !== 'ext') await ui();
+  if (process.env.ONLY !== 'ext' && process.env.ONLY !== 'ui') await otherWindows();
 } catch (e) {
   notOk('driver', e);
 } finally {

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Build the server and the extension, install the VSIX into a real VS Code
-# (code-server), then run (a) the tests inside the extension host against the
-# real server and (b) a UI test through the command palette in headless
-# Chromium. Ends with "N passed, N failed"; exits non-zero on any failure.
+# Build the server and the extension; build the VSIX with `npm run package`
+# in a fresh copy of the extension (the files git tracks or would track: no
+# out/, no node_modules) with the server bundled in it; install that VSIX into
+# a real VS Code (code-server) with --install-extension; then run, against the
+# installed copy, (a) the tests inside the extension host and (b) a UI test
+# through the command palette in headless Chromium. Ends with "N passed, N
+# failed"; exits non-zero on any failure.
 #
-# Needs: cargo, node 20 + npm, python3, and apt packages chromium ripgrep
-# build-essential pkg-config libkrb5-dev (installed here when missing and
+# Needs: cargo, git, node 20 + npm, python3, and apt packages chromium ripgrep
+# unzip build-essential pkg-config libkrb5-dev (installed here when missing and
 # running as root). Env: SANDPORT_SERVER_BIN to use another server binary;
 # KEEP_TMP=1 to keep the temporary directory; ONLY=ext or ONLY=ui to run one part.
 set -uo pipefail
@@ -73,6 +76,7 @@ trap 'cleanup; exit 130' INT TERM
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v rg >/dev/null || need+=(ripgrep)
+command -v unzip >/dev/null || need+=(unzip)
 command -v make >/dev/null || need+=(build-essential)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 [ -e /usr/include/gssapi/gssapi.h ] || need+=(libkrb5-dev)
@@ -96,9 +100,22 @@ if [ ! -f node_modules/.sandport-lock ] || ! cmp -s package-lock.json node_modul
   step npm-ci bash -c "npm ci --no-audit --no-fund && cp package-lock.json node_modules/.sandport-lock" || finish
 fi
 step lint npm run lint
-step build npm run build || finish
+step build npm run build || finish    # test/suite/index.js (the extension itself is built in the fresh copy)
 step unit-tests npm run -s test:unit
-step package npm run package || finish
+
+# ---- the VSIX, as a user builds it: a fresh copy, npm ci, the server bundled, npm run package
+FRESH="$TMP/fresh/editors/vscode"
+fresh_package() ( # a subshell: the cd stays in it
+  mkdir -p "$FRESH" &&
+  (cd "$EXT" && git ls-files -z -co --exclude-standard . | xargs -0 cp --parents -t "$FRESH") &&
+  cd "$FRESH" && [ ! -e out ] && [ ! -e node_modules ] &&
+  npm ci --no-audit --no-fund --prefer-offline &&
+  npm run bundle-server -- "$BIN" &&
+  npm run package &&
+  unzip -l sandport.vsix
+)
+step package-fresh-copy fresh_package || { cleanup; finish; }
+VSIX="$FRESH/sandport.vsix"
 
 # ---- the harness: code-server and playwright-core (its own node_modules)
 # This npm blocks dependencies' install scripts unless allowed; code-server's
@@ -117,7 +134,7 @@ CS="$DEPS/node_modules/code-server/out/node/entry.js"
 # ---- a VS Code profile and two workspaces
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 CS_PORT=$(free_port); GW_A=$(free_port); GW_B=$(free_port); PORT_A=$(free_port); PORT_B=$(free_port); WAIT_PORT=$(free_port)
-mkdir -p "$TMP/user/User" "$TMP/exts" "$TMP/ws-a/.vscode" "$TMP/ws-b/.vscode"
+mkdir -p "$TMP/user/User" "$TMP/exts" "$TMP/ws-a/.vscode" "$TMP/ws-b/.vscode" "$TMP/ws-c"
 cat > "$TMP/config.yaml" <<YAML
 bind-addr: 127.0.0.1:$CS_PORT
 auth: none
@@ -145,19 +162,29 @@ for w in a b; do
 JSON
 done
 cat > "$TMP/ws-a/.sandport-test.json" <<JSON
-{ "port": $PORT_A, "gatewayPort": $GW_A, "results": "$OUT/ext-host.jsonl", "serverPath": "$BIN" }
+{ "port": $PORT_A, "gatewayPort": $GW_A, "results": "$OUT/ext-host.jsonl" }
 JSON
 cat > "$TMP/ws-b/server.py" <<PY
 # A static site served by: python3 -m http.server $PORT_B --bind 127.0.0.1
 PORT = $PORT_B
 PY
 echo '<!doctype html><title>Sandport UI test</title><h1>Hello from the sandbox</h1>' > "$TMP/ws-b/index.html"
+# ws-b has services (a Procfile): the extension activates when it opens.
+echo "web: python3 -m http.server $PORT_B --bind 127.0.0.1" > "$TMP/ws-b/Procfile"
+# ws-c has none: opening it must start no server.
+echo '# notes: nothing for Sandport here' > "$TMP/ws-c/README.md"
 
 CSARGS=(--config "$TMP/config.yaml" --user-data-dir "$TMP/user" --extensions-dir "$TMP/exts")
-step install-vsix node "$CS" "${CSARGS[@]}" --install-extension "$EXT/sandport.vsix" || { cleanup; finish; }
+step install-vsix node "$CS" "${CSARGS[@]}" --install-extension "$VSIX" || { cleanup; finish; }
+INSTALLED=$(ls -d "$TMP/exts"/sandport.sandport-* 2>/dev/null | head -1)
+if [ -z "$INSTALLED" ] || [ ! -x "$INSTALLED/server/sandport" ]; then
+  echo "not ok - the installed extension carries an executable server/sandport ($INSTALLED)"; steps_failed=$((steps_failed + 1)); cleanup; finish
+fi
+echo "ok - installed as $INSTALLED with its server"; steps_passed=$((steps_passed + 1))
 
-# ---- code-server, in its own process group
-export SANDPORT_SERVER="$BIN"
+# ---- code-server, in its own process group. No SANDPORT_SERVER: the
+# installed extension runs the server it carries.
+unset SANDPORT_SERVER
 t_cs=$(date +%s)
 setsid node "$CS" "${CSARGS[@]}" --bind-addr "127.0.0.1:$CS_PORT" --auth none --disable-telemetry \
   --disable-update-check --disable-workspace-trust --disable-getting-started-override "$TMP/ws-a" \
@@ -176,8 +203,8 @@ fi
 echo "ok - code-server up ($(( $(date +%s) - t_cs )) s)"; steps_passed=$((steps_passed + 1))
 
 # ---- the tests (bounded: the driver has its own limits; this is the last resort)
-export CS_PORT WS_A="$TMP/ws-a" WS_B="$TMP/ws-b" EXT_DIR="$EXT" OUT GW_B PORT_B WAIT_PORT
-timeout -k 5 480 node "$EXT/test/driver.mjs"
+export CS_PORT CS_PID WS_A="$TMP/ws-a" WS_B="$TMP/ws-b" WS_C="$TMP/ws-c" EXT_DIR="$EXT" INSTALLED OUT GW_B PORT_B WAIT_PORT
+timeout -k 5 720 node "$EXT/test/driver.mjs"
 rc=$?
 read -r dp df < "$OUT/driver-counts" 2>/dev/null || { dp=0; df=1; echo "not ok - the driver ended (rc $rc) without results"; }
 steps_passed=$((steps_passed + dp)); steps_failed=$((steps_failed + df))

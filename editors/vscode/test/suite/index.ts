@@ -15,7 +15,35 @@ interface TestConfig {
   port: number;
   gatewayPort: number;
   results: string;
-  serverPath: string;
+}
+
+/** `sandport lsp` processes below `root` (by parent pid, from /proc). */
+function sandportServersUnder(root: number): number[] {
+  const parent = new Map<number, number>();
+  const servers: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) {
+      continue;
+    }
+    try {
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      parent.set(+d, +stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const argv = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (path.basename(argv[0]) === 'sandport' && argv[1] === 'lsp') {
+        servers.push(+d);
+      }
+    } catch {
+      // gone
+    }
+  }
+  return servers.filter((pid) => {
+    for (let p = parent.get(pid), n = 0; p !== undefined && n < 64; p = parent.get(p), n++) {
+      if (p === root) {
+        return true;
+      }
+    }
+    return false;
+  });
 }
 
 type Test = { name: string; fn: () => Promise<void> };
@@ -112,11 +140,25 @@ export async function run(): Promise<void> {
   const PORT = cfg.port;
   const wsConfig = () => vscode.workspace.getConfiguration('sandport');
 
-  test('the extension activates and starts the server from SANDPORT_SERVER', async () => {
+  test('the installed extension activates and starts the server it carries (server/sandport)', async () => {
     assert(ext, 'extension sandport.sandport is installed');
+    assert(!process.env.SANDPORT_SERVER, `SANDPORT_SERVER is set (${process.env.SANDPORT_SERVER})`);
     api = await withTimeout(ext.activate(), 20000, 'activate');
     await until('server running', () => api.sandport.state === 'running', 30000);
-    assert(api.sandport.serverPath === cfg.serverPath, `server path ${api.sandport.serverPath} (expected ${cfg.serverPath})`);
+    const bundled = path.join(ext.extensionPath, 'server', 'sandport');
+    assert(api.sandport.serverPath === bundled, `server path ${api.sandport.serverPath} (expected ${bundled})`);
+    assert(/^\d+\.\d+\.\d+/.test(api.sandport.serverVersion || ''), `version ${api.sandport.serverVersion}`);
+    const servers = sandportServersUnder(process.pid);
+    assert(servers.length === 1, `sandport lsp processes under this extension host: ${servers}`);
+  });
+
+  test('activation: services files, devcontainers, the view and commands; never onStartupFinished; untrusted: not supported', async () => {
+    const pj = ext!.packageJSON as { activationEvents: string[]; capabilities: { untrustedWorkspaces: { supported: unknown } } };
+    assert(!pj.activationEvents.includes('onStartupFinished') && !pj.activationEvents.includes('*'), `events ${pj.activationEvents}`);
+    for (const e of ['workspaceContains:sandport.toml', 'workspaceContains:Procfile', 'workspaceContains:.devcontainer/devcontainer.json', 'workspaceContains:.devcontainer.json', 'onView:sandport.sandbox']) {
+      assert(pj.activationEvents.includes(e), `missing ${e}`);
+    }
+    assert(pj.capabilities.untrustedWorkspaces.supported === false, 'untrusted workspaces are declared unsupported');
   });
 
   test('package.json contributes every sandport setting with a description and default', async () => {
@@ -180,6 +222,19 @@ export async function run(): Promise<void> {
     await vscode.window.showTextDocument(doc);
     const lens = await until('an Expose lens', async () => (await codeLenses(doc)).find((l) => l.command?.title === `Expose ${PORT}`), 15000, 500);
     assert(lens.command!.command === 'sandport.exposePort', `lens command ${lens.command!.command}`);
+  });
+
+  test('documents outside the selector (markdown) are not synced: no lens there', async () => {
+    const file = path.join(root, 'NOTES.md');
+    fs.writeFileSync(file, `The app does listen(${PORT}) and port: ${PORT}.\n`);
+    const md = await vscode.workspace.openTextDocument(vscode.Uri.file(file));
+    await vscode.window.showTextDocument(md, { preview: true, preserveFocus: true });
+    await sleep(1500);
+    const lenses = await codeLenses(md);
+    assert(lenses.length === 0, `lenses on markdown: ${lenses.map((l) => l.command?.title)}`);
+    // while the JavaScript file still has its lens (the server is fine)
+    assert((await codeLenses(doc)).some((l) => l.command?.title === `Expose ${PORT}`), 'app.js lost its lens');
+    await vscode.window.showTextDocument(doc);
   });
 
   test('Expose Port: notification "web-server (PORT) is live at URL" with the three buttons', async () => {
@@ -319,6 +374,54 @@ export async function run(): Promise<void> {
     }
   });
 
+  test('sandport/processRemoved drops the process from the map and the tree and disposes its channel', async () => {
+    const p = (await vscode.commands.executeCommand<Process>('sandport.ui.startProcess', { command: 'echo removed-soon', name: 'forgotten' }))!;
+    await until('ended', () => api.sandport.processes.get(p.id)?.status === 'completed');
+    await until('its output', () => api.logText(p.id).includes('removed-soon'));
+    await vscode.commands.executeCommand('sandport.ui.showLogs', { processId: p.id });
+    await until('a channel', () => api.sandport.logs.channelName(p.id));
+    await until('in the tree', () => treeRows(api).some((r) => r.includes('forgotten |')));
+    // the handler the client registers for the notification
+    api.sandport.processRemoved({ processId: p.id });
+    assert(!api.sandport.processes.has(p.id), 'still in the map');
+    assert(api.sandport.logs.channelName(p.id) === undefined && api.logText(p.id) === '', 'the channel is still there');
+    await until('gone from the tree', () => !treeRows(api).some((r) => r.includes('forgotten |')));
+    // unknown ids and malformed notifications are ignored
+    api.sandport.processRemoved({ processId: 'proc_nonexistent' });
+    api.sandport.processRemoved({} as { processId: string });
+    // end to end, when this server has sandport.removeProcess
+    const cmds = api.sandport.client?.initializeResult?.capabilities.executeCommandProvider?.commands || [];
+    if (cmds.includes('sandport.removeProcess')) {
+      const q = (await vscode.commands.executeCommand<Process>('sandport.ui.startProcess', { command: 'echo bye', name: 'removed-by-server' }))!;
+      await until('ended', () => api.sandport.processes.get(q.id)?.status === 'completed');
+      await until('its output', () => api.logText(q.id).includes('bye'));
+      const r = await api.execute<{ removed: boolean }>('sandport.removeProcess', { processId: q.id });
+      assert(r.removed === true, `removed ${JSON.stringify(r)}`);
+      await until('the notification dropped it', () => !api.sandport.processes.has(q.id) && api.logText(q.id) === '');
+    } else {
+      out({ note: 'processRemoved end to end: this server has no sandport.removeProcess yet (handler tested directly)' });
+    }
+  });
+
+  test('a wrong server binary (/bin/true) is found by --version before start: ONE notification', async () => {
+    const before = api.sandport.shown.length;
+    await wsConfig().update('server.path', '/bin/true', vscode.ConfigurationTarget.Workspace);
+    try {
+      await until('state missing', () => api.sandport.state === 'missing', 20000);
+      await sleep(3000); // anything else it would say comes now
+      const shown = api.sandport.shown.slice(before);
+      const errors = shown.filter((s) => s.kind === 'error' || s.kind === 'warning');
+      assert(errors.length === 1, `messages: ${JSON.stringify(shown)}`);
+      assert(/\/bin\/true is not the Sandport server: `true --version` printed/.test(errors[0].message), errors[0].message);
+      assert(JSON.stringify(errors[0].actions) === '["Open Setting"]', `actions ${errors[0].actions}`);
+      assert(treeRows(api)[0].includes('Not the Sandport server'), `tree ${treeRows(api)}`);
+      assert(sandportServersUnder(process.pid).length === 0, `servers ${sandportServersUnder(process.pid)}`);
+    } finally {
+      await wsConfig().update('server.path', undefined, vscode.ConfigurationTarget.Workspace);
+    }
+    await until('running again', () => api.sandport.state === 'running', 30000);
+  });
+
   test('a missing server binary is reported with an "Open Setting" button, not a stack trace', async () => {
     const before = api.sandport.shown.length;
     await wsConfig().update('server.path', '/nonexistent/sandport', vscode.ConfigurationTarget.Workspace);
@@ -334,8 +437,49 @@ export async function run(): Promise<void> {
     await until('running again', () => api.sandport.state === 'running', 30000);
   });
 
-  test('Restart Server: a fresh server (no processes) answers', async () => {
+  test('the server ending unexpectedly: one error naming what it ran, with Restart Server', async () => {
+    const p = (await vscode.commands.executeCommand<Process>('sandport.ui.startProcess', { command: 'sleep 120', name: 'sleeper' }))!;
+    assert(p && p.status === 'running', `started ${JSON.stringify(p)}`);
+    const servers = sandportServersUnder(process.pid);
+    assert(servers.length === 1, `servers ${servers}`);
+    const before = api.sandport.shown.length;
+    process.kill(servers[0], 'SIGKILL');
+    try {
+      const m = await until('the message', () => api.sandport.shown.slice(before).find((s) => s.kind === 'error'), 15000);
+      assert(m.message === 'Sandport: the server ended unexpectedly; it was running process sleeper. See the "Sandport Server" output.', m.message);
+      assert(JSON.stringify(m.actions) === '["Restart Server","Show Server Output"]', `actions ${m.actions}`);
+      await sleep(1500);
+      const more = api.sandport.shown.slice(before).filter((s) => s !== m);
+      assert(more.length === 0, `more messages: ${JSON.stringify(more)}`);
+      assert(api.sandport.state === 'failed' && sandportServersUnder(process.pid).length === 0, `state ${api.sandport.state}`);
+    } finally {
+      // SIGKILL left its child behind: ours to stop
+      try {
+        if (p.pid) {
+          process.kill(-p.pid, 'SIGKILL'); // its process group, if it leads one
+        }
+      } catch {
+        // not a group
+      }
+      try {
+        if (p.pid) {
+          process.kill(p.pid, 'SIGKILL');
+        }
+      } catch {
+        // gone
+      }
+    }
     await vscode.commands.executeCommand('sandport.ui.restartServer');
+    await until('running', () => api.sandport.state === 'running', 30000);
+  });
+
+  test('Restart Server says what it stopped; a fresh server (no processes) answers', async () => {
+    const p = (await vscode.commands.executeCommand<Process>('sandport.ui.startProcess', { command: 'sleep 120', name: 'napper' }))!;
+    await until('running', () => api.sandport.processes.get(p.id)?.status === 'running');
+    const before = api.sandport.shown.length;
+    await vscode.commands.executeCommand('sandport.ui.restartServer');
+    const m = await until('the message', () => api.sandport.shown.slice(before).find((s) => s.message.includes('restarted')));
+    assert(m.kind === 'info' && m.message === 'Sandport: restarted the server; stopped process napper.', m.message);
     await until('running', () => api.sandport.state === 'running', 30000);
     const list = await api.execute<{ processes: Process[] }>('sandport.listProcesses');
     assert(list.processes.length === 0, `processes ${list.processes.length}`);
