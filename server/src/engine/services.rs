@@ -93,6 +93,9 @@ struct Svc {
     error: Option<EngineError>,
     /// Failed, but a restart is due (so `up` keeps waiting).
     retrying: bool,
+    /// How many times it became ready (or completed): `up` waits for this
+    /// to move for the services it started.
+    came_up: u64,
     run: Option<Run>,
 }
 
@@ -111,6 +114,7 @@ impl Svc {
             exposed: Vec::new(),
             error: None,
             retrying: false,
+            came_up: 0,
             run: None,
         }
     }
@@ -224,6 +228,7 @@ impl Services {
                 }
             }
         };
+        self.changed();
         for name in &removed {
             self.stop_one(name).await;
             self.inner.state.lock().unwrap().svcs.remove(name);
@@ -343,6 +348,8 @@ impl Services {
             .map_err(EngineError::ServiceNotFound)?;
         let targets: Vec<String> = layers.iter().flatten().map(|s| s.to_string()).collect();
         let mut rx = self.inner.changed.subscribe();
+        // For each target: the `came_up` it must pass, when this up starts it.
+        let mut launched: HashMap<String, u64> = HashMap::new();
         {
             let mut st = self.inner.state.lock().unwrap();
             for name in &targets {
@@ -362,6 +369,7 @@ impl Services {
                 s.error = None;
                 s.restarts = 0;
                 s.process_id = None;
+                launched.insert(name.clone(), s.came_up);
                 let cancel = CancellationToken::new();
                 let task = tokio::spawn(self.clone().run(name.clone(), cancel.clone()));
                 s.run = Some(Run { cancel, task });
@@ -374,12 +382,15 @@ impl Services {
             let settled = {
                 let st = self.inner.state.lock().unwrap();
                 targets.iter().all(|n| {
-                    st.svcs.get(n).is_none_or(|s| match s.state {
-                        ServiceState::Ready | ServiceState::Completed | ServiceState::Stopped => {
-                            true
-                        }
-                        ServiceState::Failed => !s.retrying,
-                        _ => false,
+                    st.svcs.get(n).is_none_or(|s| {
+                        launched.get(n).is_some_and(|&base| s.came_up > base)
+                            || match s.state {
+                                ServiceState::Ready
+                                | ServiceState::Completed
+                                | ServiceState::Stopped => !launched.contains_key(n),
+                                ServiceState::Failed => !s.retrying,
+                                _ => false,
+                            }
                     })
                 })
             };
@@ -391,10 +402,12 @@ impl Services {
             }
         }
         let st = self.inner.state.lock().unwrap();
+        let came_up = |n: &String, s: &Svc| launched.get(n).is_some_and(|&b| s.came_up > b);
         let errors: Vec<&EngineError> = targets
             .iter()
-            .filter_map(|n| st.svcs.get(n))
-            .filter(|s| s.state == ServiceState::Failed)
+            .filter_map(|n| st.svcs.get(n).map(|s| (n, s)))
+            .filter(|(n, s)| s.state == ServiceState::Failed && !came_up(n, s))
+            .map(|(_, s)| s)
             .filter_map(|s| s.error.as_ref())
             .collect();
         if let Some(e) = errors
@@ -407,7 +420,7 @@ impl Services {
         let stopped = targets.iter().any(|n| {
             st.svcs
                 .get(n)
-                .is_some_and(|s| s.state == ServiceState::Stopped)
+                .is_some_and(|s| s.state == ServiceState::Stopped && !came_up(n, s))
         });
         drop(st);
         if stopped {
@@ -651,6 +664,7 @@ impl Services {
                                 s.state = ServiceState::Ready;
                                 s.error = None;
                                 s.retrying = false;
+                                s.came_up += 1;
                             });
                             let ended = tokio::select! {
                                 _ = cancel.cancelled() => return,
