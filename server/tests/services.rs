@@ -533,3 +533,45 @@ async fn the_fullstack_example_comes_up_and_every_url_serves() {
     assert!(sb.engine.exposed_ports().is_empty());
     sb.engine.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn down_uses_stop_signal_and_grace_and_a_dropped_up_leaves_services_running() {
+    let sb = sandbox().await;
+    let s = manager(
+        &sb,
+        r#"
+[services.polite]
+command = "trap 'echo got-int >> sig.log; exit 0' INT; trap '' TERM; echo up; while true; do sleep 0.1; done"
+ready = { log = "up" }
+stop-signal = "SIGINT"
+
+[services.stubborn]
+command = "trap '' TERM INT; echo up; while true; do sleep 0.1; done"
+ready = { log = "up" }
+stop-grace = 300
+
+[services.slow]
+command = "sleep 1; echo up; exec sleep 300"
+ready = { log = "up" }
+"#,
+    )
+    .await;
+    // Cancelling `up` stops the waiting, not the services.
+    let cut = tokio::time::timeout(Duration::from_millis(300), s.up(&["slow"])).await;
+    assert!(cut.is_err());
+    assert!(
+        eventually(Duration::from_secs(10), || state(&s, "slow")
+            == ServiceState::Ready)
+        .await
+    );
+    bounded(s.up(&["polite", "stubborn"])).await.unwrap();
+    let t0 = Instant::now();
+    bounded(s.down(&[])).await.unwrap();
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+    assert_eq!(lines(sb.dir.path(), "sig.log"), ["got-int"]);
+    let stubborn = s.get("stubborn").unwrap().process_id.unwrap();
+    let p = sb.engine.get_process(&stubborn).unwrap();
+    assert_eq!(p.status, Status::Killed);
+    assert!(nothing_running(&sb));
+    sb.engine.shutdown(Duration::from_secs(1)).await;
+}
