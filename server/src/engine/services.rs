@@ -138,6 +138,9 @@ struct Inner {
     changed: watch::Sender<u64>,
     /// `servicesChanged`: every service, after every change.
     events: broadcast::Sender<Vec<Service>>,
+    /// Held while a list is built and sent, so lists go out in the order
+    /// they were built and the last one sent is the latest state.
+    emitting: Mutex<()>,
 }
 
 /// The service manager of one engine. Cheap to clone (shared state).
@@ -161,6 +164,7 @@ impl Services {
                 }),
                 changed: watch::channel(0).0,
                 events: broadcast::channel(256).0,
+                emitting: Mutex::new(()),
             }),
         }
     }
@@ -297,6 +301,7 @@ impl Services {
 
     fn changed(&self) {
         self.inner.changed.send_modify(|n| *n += 1);
+        let _order = self.inner.emitting.lock().unwrap();
         let list = self.list();
         let _ = self.inner.events.send(list);
     }
