@@ -43,6 +43,20 @@ pub enum EngineError {
     /// failed, an I/O error on a workspace file); the message says what.
     #[error("{0}")]
     Failed(String),
+    /// `sandport.toml` names no such service.
+    #[error("no service named {0:?}")]
+    ServiceNotFound(String),
+    /// The services file has errors (`problems` as `listServices` gives them:
+    /// `{message, range?}`), so nothing of it is started.
+    #[error("the services file has {} problem(s); fix them first", problems.len())]
+    ServicesFileInvalid { problems: Vec<Value> },
+    /// A dependency of `service` did not meet its condition.
+    #[error("service {service:?} was not started: its dependency {dependency:?} failed{}", dependency_error.as_ref().map(|e| format!(": {e}")).unwrap_or_default())]
+    DependencyFailed {
+        service: String,
+        dependency: String,
+        dependency_error: Option<Box<EngineError>>,
+    },
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
@@ -64,6 +78,9 @@ impl EngineError {
             EngineError::BackendUnavailable(_) => "BACKEND_UNAVAILABLE",
             EngineError::Cancelled => "CANCELLED",
             EngineError::Failed(_) => "OPERATION_FAILED",
+            EngineError::ServiceNotFound(_) => "SERVICE_NOT_FOUND",
+            EngineError::ServicesFileInvalid { .. } => "SERVICES_FILE_INVALID",
+            EngineError::DependencyFailed { .. } => "DEPENDENCY_FAILED",
         }
     }
 
@@ -95,6 +112,27 @@ impl EngineError {
             }
             EngineError::ProcessNotFound(id) | EngineError::ProcessIdInUse(id) => {
                 m.insert("processId".into(), json!(id));
+            }
+            EngineError::ServiceNotFound(name) => {
+                m.insert("service".into(), json!(name));
+            }
+            EngineError::ServicesFileInvalid { problems } => {
+                m.insert("problems".into(), json!(problems));
+            }
+            EngineError::DependencyFailed {
+                service,
+                dependency,
+                dependency_error,
+            } => {
+                m.insert("service".into(), json!(service));
+                m.insert("dependency".into(), json!(dependency));
+                m.insert(
+                    "dependencyError".into(),
+                    dependency_error.as_ref().map_or(
+                        Value::Null,
+                        |e| json!({"code": e.code(), "message": e.to_string()}),
+                    ),
+                );
             }
             _ => {}
         }

@@ -15,6 +15,7 @@ pub mod files;
 pub mod logs;
 pub mod paths;
 pub mod process;
+pub mod services;
 pub mod types;
 mod waits;
 
