@@ -188,3 +188,4 @@ time.sleep(300)
         descendants,
     });
 }
+

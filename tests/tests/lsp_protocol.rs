@@ -428,3 +428,34 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
             .is_some_and(|t| t.contains("onExpose"))
     });
 }
+
+#[test]
+fn unknown_settings_are_named_at_initialize_and_on_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let lsp = Lsp::spawn(dir.path());
+    lsp.initialize(json!({"initializationOptions": {"sandport": {
+        "onExpose": "silent",
+        "gateway": {"domian": "example.dev"},
+        "onExspose": "notify",
+    }}}));
+    for key in ["gateway.domian", "onExspose"] {
+        let m = lsp.wait_notification("window/showMessage", Duration::from_secs(5), |m| {
+            m["message"].as_str().is_some_and(|t| t.contains(key))
+        });
+        assert_eq!(m["type"], 2, "a warning: {m}");
+    }
+    // The known keys still apply.
+    let info = lsp.ok("sandport.info", json!({}));
+    assert_eq!(info["gateway"]["domain"], "localhost");
+
+    lsp.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"sandport": {"onExpose": "silent", "gateway.hostHeder": "preserve"}}}),
+    );
+    let m = lsp.wait_notification("window/showMessage", Duration::from_secs(5), |m| {
+        m["message"]
+            .as_str()
+            .is_some_and(|t| t.contains("gateway.hostHeder"))
+    });
+    assert_eq!(m["type"], 2, "a warning: {m}");
+}

@@ -233,8 +233,13 @@ impl LanguageServer for Server {
         let root = workspace_root(&params);
         let _ = self.s.caps.set(client_caps(&params.capabilities));
         let (settings, warnings) = Settings::parse(params.initialization_options.as_ref());
+        // `window/showMessage` is allowed while `initialize` runs.
         for w in warnings {
             tracing::warn!("{w}");
+            self.s
+                .client
+                .show_message(MessageType::WARNING, format!("Sandport: {w}"))
+                .await;
         }
         *self.s.settings.lock().unwrap() = settings.clone();
         let folder = root
@@ -363,7 +368,10 @@ impl LanguageServer for Server {
     async fn did_change_configuration(&self, p: DidChangeConfigurationParams) {
         let (new, warnings) = Settings::parse(Some(&p.settings));
         let old = std::mem::replace(&mut *self.s.settings.lock().unwrap(), new.clone());
-        let mut msgs: Vec<String> = warnings;
+        let mut msgs: Vec<String> = warnings
+            .into_iter()
+            .map(|w| format!("Sandport: {w}"))
+            .collect();
         let restart = old.restart_needed(&new);
         if !restart.is_empty() {
             msgs.push(format!(

@@ -2,11 +2,10 @@
 //! port commands (`exposePort`, `getExposedPorts`, `closePort`,
 //! `openPreview`, `info`) and what the editor is asked to do on expose.
 
-use super::params::Args;
+use super::params::Command;
 use super::settings::{OnExpose, Settings};
 use super::Shared;
 use crate::engine::error::{EngineError, Result};
-use crate::engine::exposure::MAX_TTL_SECONDS;
 use crate::engine::{Engine, ExposedPort, UrlBase};
 use crate::gateway::{Gateway, GatewayConfig, HostHeader};
 use serde_json::{json, Value};
@@ -201,32 +200,22 @@ fn to_value<T: serde::Serialize>(v: T) -> Result<Value> {
     serde_json::to_value(v).map_err(|e| EngineError::Failed(format!("cannot encode result: {e}")))
 }
 
-/// The port commands. `None` when `command` is not one of them.
-pub async fn run(
-    shared: &Arc<Shared>,
-    engine: &Engine,
-    command: &str,
-    a: &Args,
-) -> Option<Result<Value>> {
-    let r = match command {
-        "sandport.exposePort" => (|| {
-            let port = a.port("port", 1)?;
-            let name = a.opt_str("name")?;
-            let token = a.opt_str("token")?;
-            let ttl = a
-                .opt_int("ttlSeconds", 1, MAX_TTL_SECONDS as i64)?
-                .map(|n| n as u64);
-            let x = engine.expose_port(port, name, token, ttl)?;
+/// The port commands; any other command is handed back.
+pub fn run(shared: &Arc<Shared>, engine: &Engine, cmd: Command) -> Result<Result<Value>, Command> {
+    let r = match cmd {
+        Command::ExposePort(p) => (|| {
+            let ttl = p.ttl_seconds.map(|n| n.get());
+            let x = engine.expose_port(p.port.get()?, p.name, p.token, ttl)?;
             after_expose(shared, &x);
             to_value(x)
         })(),
-        "sandport.getExposedPorts" => Ok(json!({ "ports": engine.exposed_ports() })),
-        "sandport.closePort" => (|| {
-            let port = a.port("port", 1)?;
+        Command::GetExposedPorts(_) => Ok(json!({ "ports": engine.exposed_ports() })),
+        Command::ClosePort(p) => (|| {
+            let port = p.port.get()?;
             Ok(json!({ "port": port, "closed": engine.close_port(port) }))
         })(),
-        "sandport.openPreview" => (|| {
-            let port = a.port("port", 1)?;
+        Command::OpenPreview(p) => (|| {
+            let port = p.port.get()?;
             let x = find_exposed(engine, port).ok_or_else(|| {
                 EngineError::invalid(format!("port: {port} is not exposed (exposePort it first)"))
             })?;
@@ -234,7 +223,7 @@ pub async fn run(
             show_external(shared, x.url.clone());
             Ok(json!({ "url": x.url }))
         })(),
-        "sandport.info" => {
+        Command::Info(_) => {
             let s = shared.settings.lock().unwrap().clone();
             let listen = shared.gateway_addr().map(|a| a.to_string());
             let base = engine.url_base();
@@ -252,7 +241,7 @@ pub async fn run(
                 },
             }))
         }
-        _ => return None,
+        other => return Err(other),
     };
-    Some(r)
+    Ok(r)
 }
