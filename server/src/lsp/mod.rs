@@ -228,6 +228,20 @@ fn pid_alive(pid: u32) -> bool {
     }
 }
 
+/// Whether a process with this pid exists here (in any state): `kill(pid, 0)`
+/// fails with `ESRCH` only when there is none.
+fn pid_visible(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
 impl LanguageServer for Server {
     async fn initialize(&self, params: InitializeParams) -> RpcResult<InitializeResult> {
         let root = workspace_root(&params);
@@ -291,7 +305,20 @@ impl LanguageServer for Server {
             }
             Err(e) => return Err(fail(e).await),
         }
-        if let Some(pid) = params.process_id {
+        // A `processId` this server cannot see (the editor runs in another
+        // PID namespace: Flatpak, a container) cannot be watched: stdin
+        // closing still ends the session.
+        let watched = params.process_id.filter(|&pid| {
+            let visible = pid_visible(pid);
+            if !visible {
+                tracing::warn!(
+                    "client process {pid} is not visible here (another PID namespace?); \
+                     not watching it"
+                );
+            }
+            visible
+        });
+        if let Some(pid) = watched {
             let s = self.s.clone();
             tokio::spawn(async move {
                 loop {
