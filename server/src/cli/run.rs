@@ -92,7 +92,8 @@ pub struct RunArgs {
     /// Bound of the process's stdout and stderr buffers, in bytes (added).
     #[arg(long, value_name = "BYTES", default_value_t = crate::engine::DEFAULT_LOG_CAP)]
     pub log_buffer: usize,
-    /// The command, run with /bin/sh -c.
+    /// The command: one word is a shell line (run with /bin/sh -c); several
+    /// words are an argv, each kept as written.
     #[arg(last = true, required = true, num_args = 1.., value_name = "COMMAND")]
     pub command: Vec<String>,
 }
@@ -185,6 +186,8 @@ fn plan(args: &RunArgs) -> Result<Plan, EngineError> {
         let mut g = GatewayConfig::default();
         if let Some(l) = &args.gateway_listen {
             use std::net::ToSocketAddrs;
+            // The user's address: taken is an error, not a silent move.
+            g.move_if_taken = false;
             g.listen = l
                 .to_socket_addrs()
                 .ok()
@@ -209,7 +212,7 @@ fn plan(args: &RunArgs) -> Result<Plan, EngineError> {
         env.insert(k.to_string(), v.to_string());
     }
     let start = StartProcess {
-        command: args.command.join(" "),
+        command: command_line(&args.command)?,
         cwd: args.cwd.clone(),
         env,
         name: args.name.clone(),
@@ -250,6 +253,16 @@ fn plan(args: &RunArgs) -> Result<Plan, EngineError> {
         exposes,
         gateway,
     })
+}
+
+/// The words after `--` as one shell line: one word is a shell line as it
+/// is; several are an argv, each word quoted so that it stays one word.
+fn command_line(words: &[String]) -> Result<String, EngineError> {
+    match words {
+        [line] => Ok(line.clone()),
+        words => shlex::try_join(words.iter().map(String::as_str))
+            .map_err(|e| EngineError::invalid(format!("COMMAND: {e}"))),
+    }
 }
 
 pub async fn run(args: RunArgs) -> i32 {
@@ -551,10 +564,12 @@ fn print_new(engine: &Engine, id: &str, pos: &mut [u64; 2], out: &Out) {
                     },
                 );
             }
+            // Past what was dropped even with no whole line yet: each drop
+            // is told once.
+            pos[i] = r.next;
             if r.text.is_empty() {
                 break;
             }
-            pos[i] = r.next;
             let text = String::from_utf8_lossy(&r.text);
             // One write per batch, not per line (stdout is line-buffered).
             let mut o = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());

@@ -17,7 +17,11 @@ use tower_lsp_server::lsp_types::{MessageActionItem, MessageType, ShowDocumentPa
 /// The gateway configuration the settings ask for (`listen` overrides
 /// `gateway.listen`: a restart of the gateway keeps its address).
 pub fn gateway_config(s: &Settings, listen: Option<SocketAddr>) -> Result<GatewayConfig> {
-    let mut cfg = GatewayConfig::default();
+    let mut cfg = GatewayConfig {
+        // Only the default address may move when its port is taken.
+        move_if_taken: s.gateway_listen.is_none(),
+        ..GatewayConfig::default()
+    };
     if let Some(l) = listen {
         cfg.listen = l;
     } else if let Some(l) = &s.gateway_listen {
