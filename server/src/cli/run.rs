@@ -1,14 +1,11 @@
 //! `sandport run`: one process in the sandbox, driven from a terminal.
 
-use crate::backend::docker::{DockerBackend, DockerOptions};
-use crate::backend::local::{LocalBackend, LocalOptions};
 use crate::engine::error::EngineError;
-use crate::engine::{derive_sandbox_id, validate_sandbox_id};
 use crate::engine::{
-    Engine, EngineConfig, Event, ProcessInfo, StartProcess, Status, Stream, StreamSel, WaitLog,
-    WaitMode, WaitPort,
+    Engine, Event, ProcessInfo, StartProcess, Status, Stream, StreamSel, WaitLog, WaitMode,
+    WaitPort,
 };
-use crate::gateway::{Gateway, GatewayConfig};
+use crate::sandbox::{BackendKind, DockerSettings, GatewaySettings, Sandbox, SandboxConfig};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -35,6 +32,11 @@ pub struct RunArgs {
     /// Extra bind mount HOST:CONTAINER[:ro] (repeatable; setting docker.mounts).
     #[arg(long, value_name = "HOST:CONTAINER[:ro]")]
     pub docker_mount: Vec<String>,
+    /// A statically linked sandport to run inside the container (setting
+    /// docker.agentPath; default $SANDPORT_AGENT, else this executable when
+    /// it is static).
+    #[arg(long, value_name = "FILE")]
+    pub docker_agent: Option<PathBuf>,
     /// DNS-safe id used in preview URLs (setting sandboxId).
     #[arg(long, value_name = "ID")]
     pub sandbox_id: Option<String>,
@@ -151,7 +153,7 @@ struct Plan {
     waits: Vec<WaitStep>,
     /// Ports to expose once the waits succeed, with their names.
     exposes: Vec<(u16, Option<String>)>,
-    gateway: Option<GatewayConfig>,
+    gateway: Option<GatewaySettings>,
 }
 
 enum WaitStep {
@@ -183,18 +185,18 @@ fn plan(args: &RunArgs) -> Result<Plan, EngineError> {
     let gateway = if exposes.is_empty() {
         None
     } else {
-        let mut g = GatewayConfig::default();
+        let mut g = GatewaySettings::default();
         if let Some(l) = &args.gateway_listen {
             use std::net::ToSocketAddrs;
             // The user's address: taken is an error, not a silent move.
-            g.move_if_taken = false;
-            g.listen = l
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut a| a.next())
-                .ok_or_else(|| {
-                    EngineError::invalid(format!("--gateway-listen {l:?}: expected HOST:PORT"))
-                })?;
+            g.listen = Some(
+                l.to_socket_addrs()
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .ok_or_else(|| {
+                        EngineError::invalid(format!("--gateway-listen {l:?}: expected HOST:PORT"))
+                    })?,
+            );
         }
         if let Some(d) = &args.domain {
             g.domain = d.clone();
@@ -299,51 +301,28 @@ pub async fn run(args: RunArgs) -> i32 {
         Some(w) => w.clone(),
         None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
     };
-    let sandbox_id = match &args.sandbox_id {
-        Some(id) => id.clone(),
-        None => derive_sandbox_id(
-            &root
-                .canonicalize()
-                .ok()
-                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                .unwrap_or_default(),
-        ),
-    };
-    if let Err(e) = validate_sandbox_id(&sandbox_id) {
-        out.error(&e);
-        return 1;
-    }
-    let backend = match make_backend(&args, &root, &sandbox_id).await {
-        Ok(b) => b,
-        Err(e) => {
-            out.error(&e);
-            return 1;
-        }
-    };
-    let mut config = EngineConfig::new(root);
-    config.log_cap = args.log_buffer.max(4096);
-    let engine = match Engine::new(config, backend) {
-        Ok(e) => e,
-        Err(e) => {
-            out.error(&e);
-            return 1;
-        }
-    };
-    if let Err(e) = engine.set_sandbox_id(sandbox_id) {
-        out.error(&e);
-        engine.shutdown(Duration::from_secs(1)).await;
-        return 1;
-    }
-    let gateway = match plan.gateway.clone() {
-        Some(cfg) => match Gateway::start(cfg, engine.clone()).await {
-            Ok(g) => Some(g),
-            Err(e) => {
-                out.error(&e);
-                engine.shutdown(Duration::from_secs(1)).await;
-                return 1;
-            }
+    let cfg = SandboxConfig {
+        workspace_root: root,
+        sandbox_id: args.sandbox_id.clone(),
+        backend: match args.backend {
+            BackendArg::Local => BackendKind::Local,
+            BackendArg::Docker => BackendKind::Docker,
         },
-        None => None,
+        docker: DockerSettings {
+            image: args.docker_image.clone(),
+            host: args.docker_host.clone(),
+            mounts: args.docker_mount.clone(),
+            agent_path: args.docker_agent.clone(),
+        },
+        log_cap: args.log_buffer.max(4096),
+        gateway: plan.gateway.clone(),
+    };
+    let Sandbox { engine, gateway } = match Sandbox::build(&cfg).await {
+        Ok(s) => s,
+        Err(e) => {
+            out.error(&e);
+            return 1;
+        }
     };
     let ttl = args.ttl;
     let code = drive(&engine, plan, out.clone(), stop, ttl).await;
@@ -353,31 +332,6 @@ pub async fn run(args: RunArgs) -> i32 {
     }
     engine.shutdown(Duration::from_secs(3)).await;
     code
-}
-
-async fn make_backend(
-    args: &RunArgs,
-    root: &std::path::Path,
-    sandbox_id: &str,
-) -> Result<Arc<dyn crate::backend::Backend>, EngineError> {
-    match args.backend {
-        BackendArg::Local => LocalBackend::new(LocalOptions::default())
-            .map(|b| Arc::new(b) as Arc<dyn crate::backend::Backend>)
-            .map_err(|e| {
-                EngineError::BackendUnavailable(format!("cannot start the local backend: {e}"))
-            }),
-        BackendArg::Docker => {
-            let mut o = DockerOptions::new(sandbox_id);
-            if let Some(i) = &args.docker_image {
-                o.image = i.clone();
-            }
-            o.host = args.docker_host.clone();
-            o.mounts = args.docker_mount.clone();
-            DockerBackend::new(o, root)
-                .await
-                .map(|b| Arc::new(b) as Arc<dyn crate::backend::Backend>)
-        }
-    }
 }
 
 async fn drive(

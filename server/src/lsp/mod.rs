@@ -23,12 +23,10 @@ pub mod progress;
 pub mod service;
 pub mod settings;
 
-use crate::backend::docker::{DockerBackend, DockerOptions};
-use crate::backend::local::{LocalBackend, LocalOptions};
-use crate::backend::Backend;
 use crate::engine::error::EngineError;
-use crate::engine::{derive_sandbox_id, Engine, EngineConfig};
+use crate::engine::Engine;
 use crate::gateway::Gateway;
+use crate::sandbox::Sandbox;
 use serde_json::{json, Value};
 use settings::Settings;
 use std::collections::{BTreeSet, HashMap};
@@ -256,54 +254,16 @@ impl LanguageServer for Server {
                 .await;
         }
         *self.s.settings.lock().unwrap() = settings.clone();
-        let folder = root
-            .canonicalize()
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_default();
-        let sandbox_id = settings
-            .sandbox_id
-            .clone()
-            .unwrap_or_else(|| derive_sandbox_id(&folder));
-        crate::engine::validate_sandbox_id(&sandbox_id).map_err(rpc_error)?;
-        let backend: Arc<dyn Backend> = if settings.backend == "docker" {
-            let mut o = DockerOptions::new(sandbox_id.clone());
-            if let Some(i) = &settings.docker_image {
-                o.image = i.clone();
-            }
-            o.host = settings.docker_host.clone();
-            o.mounts = settings.docker_mounts.clone();
-            o.agent = settings.docker_agent_path.as_ref().map(Into::into);
-            Arc::new(DockerBackend::new(o, &root).await.map_err(rpc_error)?)
-        } else {
-            Arc::new(LocalBackend::new(LocalOptions::default()).map_err(|e| {
-                rpc_error(EngineError::BackendUnavailable(format!(
-                    "cannot start the local backend: {e}"
-                )))
-            })?)
-        };
-        let mut config = EngineConfig::new(&root);
-        config.log_cap = settings.log_buffer_bytes;
-        let engine = Engine::new(config, backend).map_err(rpc_error)?;
+        // Nothing is left running when this fails.
+        let sandbox = Sandbox::build(&settings.sandbox_config(&root))
+            .await
+            .map_err(rpc_error)?;
+        let engine = sandbox.engine;
         *self.s.pending_rx.lock().unwrap() = Some(engine.subscribe());
-        let _ = self.s.engine.set(engine.clone());
-        let fail = |e: EngineError| async {
-            self.s.stop_everything().await;
-            rpc_error(e)
-        };
-        if let Err(e) = engine.set_sandbox_id(sandbox_id) {
-            return Err(fail(e).await);
-        }
-        let gw = match ports::gateway_config(&settings, None) {
-            Ok(cfg) => Gateway::start(cfg, engine.clone()).await,
-            Err(e) => Err(e),
-        };
-        match gw {
-            Ok(gw) => {
-                *self.s.gateway_addr.lock().unwrap() = Some(gw.local_addr());
-                *self.s.gateway.lock().await = Some(gw);
-            }
-            Err(e) => return Err(fail(e).await),
+        let _ = self.s.engine.set(engine);
+        if let Some(gw) = sandbox.gateway {
+            *self.s.gateway_addr.lock().unwrap() = Some(gw.local_addr());
+            *self.s.gateway.lock().await = Some(gw);
         }
         // A `processId` this server cannot see (the editor runs in another
         // PID namespace: Flatpak, a container) cannot be watched: stdin

@@ -7,42 +7,16 @@ use super::settings::{OnExpose, Settings};
 use super::Shared;
 use crate::engine::error::{EngineError, Result};
 use crate::engine::{Engine, ExposedPort, UrlBase};
-use crate::gateway::{Gateway, GatewayConfig, HostHeader};
+use crate::gateway::{Gateway, GatewayConfig};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use tower_lsp_server::lsp_types::{MessageActionItem, MessageType, ShowDocumentParams, Uri};
 
 /// The gateway configuration the settings ask for (`listen` overrides
 /// `gateway.listen`: a restart of the gateway keeps its address).
-pub fn gateway_config(s: &Settings, listen: Option<SocketAddr>) -> Result<GatewayConfig> {
-    let mut cfg = GatewayConfig {
-        // Only the default address may move when its port is taken.
-        move_if_taken: s.gateway_listen.is_none(),
-        ..GatewayConfig::default()
-    };
-    if let Some(l) = listen {
-        cfg.listen = l;
-    } else if let Some(l) = &s.gateway_listen {
-        cfg.listen = l.parse().map_err(|_| {
-            EngineError::invalid(format!("gateway.listen {l:?}: expected HOST:PORT"))
-        })?;
-    }
-    cfg.tls_cert = s.tls_cert.as_ref().map(PathBuf::from);
-    cfg.tls_key = s.tls_key.as_ref().map(PathBuf::from);
-    cfg.host_header = host_header(s);
-    cfg.domain = s.gateway_domain.clone();
-    cfg.public_url = s.gateway_public_url.clone();
-    Ok(cfg)
-}
-
-fn host_header(s: &Settings) -> HostHeader {
-    if s.host_header == "preserve" {
-        HostHeader::Preserve
-    } else {
-        HostHeader::Localhost
-    }
+pub fn gateway_config(s: &Settings, listen: Option<SocketAddr>) -> GatewayConfig {
+    s.gateway_settings().config(listen)
 }
 
 /// How URLs look for these settings with a gateway at `addr`.
@@ -94,10 +68,7 @@ pub async fn apply_live(shared: &Arc<Shared>, old: &Settings, new: &Settings) ->
             if let Some(old_gw) = g.take() {
                 old_gw.shutdown().await;
             }
-            let started = match gateway_config(new, Some(addr)) {
-                Ok(cfg) => Gateway::start(cfg, engine.clone()).await,
-                Err(e) => Err(e),
-            };
+            let started = Gateway::start(gateway_config(new, Some(addr)), engine.clone()).await;
             match started {
                 Ok(gw) => {
                     if gw.local_addr() != addr {

@@ -3,10 +3,13 @@
 //! (`{gateway: {listen}}`) or dotted (`{"gateway.listen": …}`).
 
 use super::params::{Count, NonEmpty};
+use crate::gateway::HostHeader;
+use crate::sandbox::{BackendKind, DockerSettings, GatewaySettings, SandboxConfig};
 use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -234,13 +237,6 @@ impl<T> Section<T> {
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "lowercase")]
-enum BackendKind {
-    Local,
-    Docker,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "lowercase")]
 enum HostHeaderKind {
     Localhost,
     Preserve,
@@ -405,6 +401,44 @@ impl Settings {
         raw.on_expose.apply("onExpose", w, |o| s.on_expose = o);
         let _ = (raw.server, raw.trace);
         (s, warn)
+    }
+
+    /// The `gateway.*` settings for the sandbox builder.
+    pub fn gateway_settings(&self) -> GatewaySettings {
+        GatewaySettings {
+            // Checked as IP:PORT when read.
+            listen: self.gateway_listen.as_ref().and_then(|l| l.parse().ok()),
+            domain: self.gateway_domain.clone(),
+            public_url: self.gateway_public_url.clone(),
+            tls_cert: self.tls_cert.as_ref().map(PathBuf::from),
+            tls_key: self.tls_key.as_ref().map(PathBuf::from),
+            host_header: if self.host_header == "preserve" {
+                HostHeader::Preserve
+            } else {
+                HostHeader::Localhost
+            },
+        }
+    }
+
+    /// What the sandbox of a workspace at `root` is built from.
+    pub fn sandbox_config(&self, root: &Path) -> SandboxConfig {
+        SandboxConfig {
+            workspace_root: root.to_path_buf(),
+            sandbox_id: self.sandbox_id.clone(),
+            backend: if self.backend == "docker" {
+                BackendKind::Docker
+            } else {
+                BackendKind::Local
+            },
+            docker: DockerSettings {
+                image: self.docker_image.clone(),
+                host: self.docker_host.clone(),
+                mounts: self.docker_mounts.clone(),
+                agent_path: self.docker_agent_path.as_ref().map(PathBuf::from),
+            },
+            log_cap: self.log_buffer_bytes,
+            gateway: Some(self.gateway_settings()),
+        }
     }
 
     /// Keys of [`RESTART_KEYS`] whose values differ.
