@@ -5,8 +5,8 @@ use crate::backend::local::{LocalBackend, LocalOptions};
 use crate::engine::error::EngineError;
 use crate::engine::{derive_sandbox_id, validate_sandbox_id};
 use crate::engine::{
-    Engine, EngineConfig, Event, ProcessInfo, StartProcess, Status, Stream, StreamSel, WaitLog,
-    WaitMode, WaitPort,
+    Engine, EngineConfig, Event, ProcessInfo, StartProcess, Stream, StreamSel, WaitLog, WaitMode,
+    WaitPort,
 };
 use crate::gateway::{Gateway, GatewayConfig};
 use clap::{Args, ValueEnum};
@@ -478,13 +478,13 @@ async fn drive(
     let ended = async {
         loop {
             match events.recv().await {
-                Ok(Event::ProcessChanged(p)) if p.id == id && p.status != Status::Running => {
+                Ok(Event::ProcessChanged(p)) if p.id == id && p.status.is_ended() => {
                     return p;
                 }
                 Ok(Event::Notice(m)) => eprintln!("sandport: {m}"),
                 Ok(_) | Err(RecvError::Lagged(_)) => {
                     if let Ok(p) = engine.get_process(&id) {
-                        if p.status != Status::Running {
+                        if p.status.is_ended() {
                             return p;
                         }
                     }
