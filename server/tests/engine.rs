@@ -1047,3 +1047,60 @@ async fn wait_kill_and_list_racing_a_start_never_see_error() {
     }
     sb.engine.shutdown(Duration::from_secs(1)).await;
 }
+
+#[tokio::test]
+async fn an_ended_group_leaves_the_watchdogs_list() {
+    use sandport::backend::local::{LocalBackend, LocalOptions};
+    if backend_kind() != "local" {
+        eprintln!(
+            "note: the watchdog is the local backend's; skipped on {}",
+            backend_kind()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let local = std::sync::Arc::new(
+        LocalBackend::new(LocalOptions {
+            watchdog: true,
+            subreaper: false,
+        })
+        .unwrap(),
+    );
+    let engine = Engine::new(EngineConfig::new(dir.path()), local.clone()).unwrap();
+    // The leader ends at once; a background job keeps the group for a while.
+    let p = engine
+        .start_process(start("sleep 0.6 & echo started"))
+        .await
+        .unwrap();
+    let pgid = p.pid.unwrap() as i32;
+    let quick = engine.start_process(start("true")).await.unwrap();
+    let quick_pgid = quick.pid.unwrap() as i32;
+    engine.wait_for_exit(&p.id, Some(10_000)).await.unwrap();
+    engine.wait_for_exit(&quick.id, Some(10_000)).await.unwrap();
+    let listed = local.watchdog_groups().await.expect("a watchdog");
+    assert!(
+        listed.contains(&pgid),
+        "{pgid} while its job runs: {listed:?}"
+    );
+    assert!(local.registered_groups().contains(&pgid));
+    // Gone from both lists once empty (observed in the watchdog itself).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut listed = Vec::new();
+    while Instant::now() < deadline {
+        listed = local.watchdog_groups().await.expect("a watchdog");
+        if !listed.contains(&pgid) && !listed.contains(&quick_pgid) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!listed.contains(&pgid), "{pgid} still listed: {listed:?}");
+    assert!(!listed.contains(&quick_pgid), "{quick_pgid}: {listed:?}");
+    assert!(!local.registered_groups().contains(&pgid));
+    // A kill of the ended process signals nothing.
+    let k = engine
+        .kill_process(&p.id, Some("SIGKILL"), None)
+        .await
+        .unwrap();
+    assert_eq!(k.status, Status::Completed);
+    engine.shutdown(Duration::from_secs(1)).await;
+}

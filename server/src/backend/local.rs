@@ -7,6 +7,9 @@
 //! - a watchdog (`/bin/sh`, its stdin a pipe from the server) learns every
 //!   process group as it is made; when the server dies, even by SIGKILL,
 //!   the pipe closes and the watchdog kills each group still registered;
+//! - a group is unregistered (from the server and the watchdog) as soon as
+//!   it is empty, before its number can be reused: nothing ever signals a
+//!   group that is no longer this server's;
 //! - with `subreaper`, the server is the child subreaper of its tree, so
 //!   orphaned grandchildren are reparented to it and reaped here instead of
 //!   lingering as zombies under a slow PID 1.
@@ -30,6 +33,7 @@ while IFS= read -r line; do
     +*) groups="$groups${line#+} " ;;
     -*) g="${line#-}"
         case "$groups" in *" $g "*) groups="${groups%% $g *} ${groups#* $g }" ;; esac ;;
+    '?') echo "$groups" ;;
   esac
 done
 for g in $groups; do kill -KILL -"$g" 2>/dev/null; done
@@ -61,9 +65,68 @@ pub struct LocalBackend {
 }
 
 struct Shared {
-    groups: Mutex<HashSet<i32>>,
+    /// Groups of this server: made by it and not empty yet.
+    groups: Mutex<HashMap<i32, Arc<Group>>>,
     watchdog: tokio::sync::Mutex<Option<Watchdog>>,
     subreaper: bool,
+}
+
+/// A process group this server made.
+struct Group {
+    pgid: i32,
+    /// Still this server's: not seen empty yet. Once false, its number may
+    /// belong to someone else and is never signalled again.
+    ours: std::sync::atomic::AtomicBool,
+}
+
+impl Group {
+    fn is_ours(&self) -> bool {
+        self.ours.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+/// Whether no process is left in the group (kill(2) with signal 0 only
+/// checks; no /proc scan).
+fn group_is_empty(pgid: i32) -> bool {
+    // SAFETY: signal 0 sends nothing; it only checks that the group exists.
+    let r = unsafe { libc::kill(-pgid, 0) };
+    r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
+impl Shared {
+    async fn tell_watchdog(&self, line: String) {
+        let mut w = self.watchdog.lock().await;
+        if let Some(w) = w.as_mut() {
+            if let Err(e) = w.stdin.write_all(line.as_bytes()).await {
+                tracing::warn!("watchdog unreachable: {e}");
+            }
+        }
+    }
+
+    /// The group is empty: it is no longer ours, anywhere.
+    async fn unregister(&self, g: &Arc<Group>) {
+        g.ours.store(false, std::sync::atomic::Ordering::Release);
+        {
+            let mut groups = self.groups.lock().unwrap();
+            if groups.get(&g.pgid).is_some_and(|h| Arc::ptr_eq(h, g)) {
+                groups.remove(&g.pgid);
+            }
+        }
+        self.tell_watchdog(format!("-{}\n", g.pgid)).await;
+    }
+
+    /// The leader has ended: unregister the group once it is empty (at once,
+    /// or when its background jobs are gone).
+    async fn release_when_empty(self: Arc<Self>, g: Arc<Group>) {
+        let mut step = Duration::from_millis(20);
+        while g.is_ours() && !group_is_empty(g.pgid) {
+            tokio::time::sleep(step).await;
+            step = (step * 2).min(Duration::from_secs(1));
+        }
+        if g.is_ours() {
+            self.unregister(&g).await;
+        }
+    }
 }
 
 /// Pids that tokio waits for itself, of every local backend of this process
@@ -75,12 +138,13 @@ static OWN_CHILDREN: std::sync::LazyLock<Mutex<HashSet<u32>>> =
 struct Watchdog {
     child: tokio::process::Child,
     stdin: tokio::process::ChildStdin,
+    stdout: tokio::io::BufReader<tokio::process::ChildStdout>,
 }
 
 impl LocalBackend {
     pub fn new(opts: LocalOptions) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
-            groups: Mutex::new(HashSet::new()),
+            groups: Mutex::new(HashMap::new()),
             watchdog: tokio::sync::Mutex::new(None),
             subreaper: opts.subreaper,
         });
@@ -89,7 +153,7 @@ impl LocalBackend {
             cmd.arg("-c")
                 .arg(WATCHDOG)
                 .stdin(Stdio::piped())
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .process_group(0);
             let mut own = OWN_CHILDREN.lock().unwrap();
@@ -99,7 +163,12 @@ impl LocalBackend {
             }
             drop(own);
             let stdin = child.stdin.take().expect("piped stdin");
-            *shared.watchdog.try_lock().expect("new") = Some(Watchdog { child, stdin });
+            let stdout = tokio::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+            *shared.watchdog.try_lock().expect("new") = Some(Watchdog {
+                child,
+                stdin,
+                stdout,
+            });
         }
         let mut reaper = None;
         if opts.subreaper {
@@ -118,13 +187,31 @@ impl LocalBackend {
         Ok(LocalBackend { shared, reaper })
     }
 
-    async fn tell_watchdog(&self, line: String) {
+    /// The process groups the server holds as its own now.
+    pub fn registered_groups(&self) -> Vec<i32> {
+        let mut v: Vec<i32> = self.shared.groups.lock().unwrap().keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// The groups the watchdog would kill if the server died now, as the
+    /// watchdog itself lists them (`None` without a watchdog).
+    pub async fn watchdog_groups(&self) -> Option<Vec<i32>> {
+        use tokio::io::AsyncBufReadExt;
         let mut w = self.shared.watchdog.lock().await;
-        if let Some(w) = w.as_mut() {
-            if let Err(e) = w.stdin.write_all(line.as_bytes()).await {
-                tracing::warn!("watchdog unreachable: {e}");
-            }
-        }
+        let w = w.as_mut()?;
+        w.stdin.write_all(b"?\n").await.ok()?;
+        let mut line = String::new();
+        tokio::time::timeout(Duration::from_secs(5), w.stdout.read_line(&mut line))
+            .await
+            .ok()?
+            .ok()?;
+        let mut v: Vec<i32> = line
+            .split_ascii_whitespace()
+            .filter_map(|g| g.parse().ok())
+            .collect();
+        v.sort_unstable();
+        Some(v)
     }
 }
 
@@ -149,11 +236,22 @@ fn reap_orphans(shared: &Shared) {
 
 struct GroupSignaller {
     pgid: i32,
+    group: Option<Arc<Group>>,
+}
+
+impl GroupSignaller {
+    fn ours(&self) -> bool {
+        self.group.as_ref().is_some_and(|g| g.is_ours())
+    }
 }
 
 #[async_trait]
 impl Signaller for GroupSignaller {
     async fn signal_group(&self, sig: i32) -> std::io::Result<()> {
+        if !self.ours() {
+            // Empty, so its number may be someone else's by now.
+            return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+        }
         // SAFETY: kill(2) with a negative pid signals the process group.
         if unsafe { libc::kill(-self.pgid, sig) } == 0 {
             Ok(())
@@ -163,10 +261,19 @@ impl Signaller for GroupSignaller {
     }
 
     async fn members(&self) -> Vec<(u32, String)> {
-        group_members(self.pgid)
+        if !self.ours() {
+            return Vec::new();
+        }
+        let pgid = self.pgid;
+        tokio::task::spawn_blocking(move || group_members(pgid))
+            .await
+            .unwrap_or_default()
     }
 
     async fn signal_pids(&self, sig: i32, pids: &[u32]) {
+        if !self.ours() {
+            return;
+        }
         for &p in pids {
             // SAFETY: kill(2) of a process we saw in our group.
             unsafe { libc::kill(p as i32, sig) };
@@ -222,18 +329,33 @@ impl Backend for LocalBackend {
             }
         }
         let pgid = pid.unwrap_or(0) as i32;
-        if pid.is_some() {
-            self.shared.groups.lock().unwrap().insert(pgid);
-            self.tell_watchdog(format!("+{pgid}\n")).await;
+        let group = pid.map(|_| {
+            Arc::new(Group {
+                pgid,
+                ours: true.into(),
+            })
+        });
+        if let Some(g) = &group {
+            self.shared.groups.lock().unwrap().insert(pgid, g.clone());
+            self.shared.tell_watchdog(format!("+{pgid}\n")).await;
         }
+        let shared = self.shared.clone();
+        let released = group.clone();
         let exit = Box::pin(async move {
             // The leader only (tokio's wait): process-wrap's group wait would
             // also block until every background job of the group is gone.
             let status = child.inner_mut().wait().await;
-            // The leader is reaped; the group may live on (background jobs)
-            // until killed, so it stays registered with the watchdog.
+            // The leader is reaped; the group may live on (background jobs):
+            // it stays registered until it is empty.
             if let Some(pid) = pid {
                 OWN_CHILDREN.lock().unwrap().remove(&pid);
+            }
+            if let Some(g) = released {
+                if group_is_empty(g.pgid) {
+                    shared.unregister(&g).await;
+                } else {
+                    tokio::spawn(shared.release_when_empty(g));
+                }
             }
             let status = status?;
             use std::os::unix::process::ExitStatusExt;
@@ -248,7 +370,7 @@ impl Backend for LocalBackend {
             cwd_display,
             stdout: Box::new(stdout),
             stderr: Box::new(stderr),
-            signaller: Arc::new(GroupSignaller { pgid }),
+            signaller: Arc::new(GroupSignaller { pgid, group }),
             exit,
         })
     }
@@ -274,10 +396,23 @@ impl Backend for LocalBackend {
     }
 
     async fn shutdown(&self) {
-        let groups: Vec<i32> = self.shared.groups.lock().unwrap().drain().collect();
-        for g in &groups {
-            // SAFETY: see GroupSignaller.
-            unsafe { libc::kill(-g, libc::SIGKILL) };
+        // Only groups still ours (not seen empty): their numbers cannot have
+        // been reused.
+        let held: Vec<Arc<Group>> = self
+            .shared
+            .groups
+            .lock()
+            .unwrap()
+            .drain()
+            .map(|(_, g)| g)
+            .collect();
+        let groups: Vec<i32> = held.iter().map(|g| g.pgid).collect();
+        for g in &held {
+            if g.is_ours() {
+                // SAFETY: see GroupSignaller.
+                unsafe { libc::kill(-g.pgid, libc::SIGKILL) };
+            }
+            g.ours.store(false, std::sync::atomic::Ordering::Release);
         }
         if let Some(mut w) = self.shared.watchdog.lock().await.take() {
             drop(w.stdin);
