@@ -7,3 +7,4 @@ pub mod engine;
 pub mod gateway;
 pub mod lsp;
 pub mod platform;
+pub mod procfs;

@@ -16,6 +16,7 @@
 
 use super::{Backend, Conn, Ended, Signaller, SpawnSpec, Spawned};
 use crate::engine::error::{EngineError, Result};
+use crate::procfs::{group_members, proc_table, read_stat};
 use async_trait::async_trait;
 use process_wrap::tokio::{ProcessGroup, TokioCommandWrap};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -174,12 +175,17 @@ impl LocalBackend {
         if opts.subreaper {
             // SAFETY: prctl with integer arguments only.
             let ok = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } == 0;
-            if ok {
+            // Only when a child has ended (SIGCHLD), and off the runtime's
+            // workers: nothing is scanned while nothing ends.
+            let chld = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::child());
+            if let (true, Ok(mut chld)) = (ok, chld) {
                 let shared = shared.clone();
                 reaper = Some(tokio::spawn(async move {
-                    loop {
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                        reap_orphans(&shared);
+                    while chld.recv().await.is_some() {
+                        // Coalesce a burst of ends into one pass.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        let s = shared.clone();
+                        let _ = tokio::task::spawn_blocking(move || reap_orphans(&s)).await;
                     }
                 }));
             }
@@ -221,15 +227,26 @@ fn reap_orphans(shared: &Shared) {
     if !shared.subreaper {
         return;
     }
-    let me = std::process::id();
     // Held throughout: a child spawned meanwhile is registered before it
     // can be mistaken for an orphan.
     let own = OWN_CHILDREN.lock().unwrap();
-    for p in proc_table() {
-        if p.ppid == me && p.state == 'Z' && !own.contains(&p.pid) {
+    for p in children() {
+        if p.state == 'Z' && !own.contains(&p.pid) {
             let mut status = 0;
             // SAFETY: waitpid on a specific zombie child, non-blocking.
             unsafe { libc::waitpid(p.pid as i32, &mut status, libc::WNOHANG) };
+        }
+    }
+}
+
+/// This process's children: from its `children` files where the kernel has
+/// them (a few reads), else from a scan of /proc.
+fn children() -> Vec<crate::procfs::ProcEntry> {
+    match crate::procfs::own_children() {
+        Some(pids) => pids.into_iter().filter_map(read_stat).collect(),
+        None => {
+            let me = std::process::id();
+            proc_table().into_iter().filter(|p| p.ppid == me).collect()
         }
     }
 }
@@ -389,8 +406,11 @@ impl Backend for LocalBackend {
     }
 
     async fn listening_ports(&self, pids: &[u32]) -> BTreeMap<u32, Vec<u16>> {
+        if pids.is_empty() {
+            return BTreeMap::new();
+        }
         let pids = pids.to_vec();
-        tokio::task::spawn_blocking(move || listening_ports_blocking(&pids))
+        tokio::task::spawn_blocking(move || crate::procfs::listening_ports(&pids))
             .await
             .unwrap_or_default()
     }
@@ -422,13 +442,19 @@ impl Backend for LocalBackend {
             r.abort();
         }
         // Reap what the kills left behind (our children and adopted orphans).
+        if groups.is_empty() {
+            return;
+        }
         for _ in 0..20 {
-            reap_orphans(&self.shared);
-            let me = std::process::id();
-            if !proc_table()
-                .iter()
-                .any(|p| p.ppid == me && groups.contains(&p.pgrp))
-            {
+            let s = self.shared.clone();
+            let groups = groups.clone();
+            let left = tokio::task::spawn_blocking(move || {
+                reap_orphans(&s);
+                children().iter().any(|p| groups.contains(&p.pgrp))
+            })
+            .await
+            .unwrap_or(false);
+            if !left {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
@@ -442,132 +468,4 @@ impl Drop for LocalBackend {
             r.abort();
         }
     }
-}
-
-/// Live (not zombie) processes of a process group, with their program name.
-pub fn group_members(pgid: i32) -> Vec<(u32, String)> {
-    proc_table()
-        .into_iter()
-        .filter(|p| p.pgrp == pgid && p.state != 'Z' && p.state != 'X')
-        .map(|p| (p.pid, p.comm))
-        .collect()
-}
-
-#[derive(Debug, Clone)]
-pub struct ProcEntry {
-    /// The program's name; changes when the process execs another program.
-    pub comm: String,
-    pub pid: u32,
-    pub ppid: u32,
-    pub pgrp: i32,
-    pub state: char,
-}
-
-/// Every process of the machine from /proc (pid, parent, group, state).
-pub fn proc_table() -> Vec<ProcEntry> {
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in dir.flatten() {
-        let name = e.file_name();
-        let Some(pid) = name.to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        if let Some(p) = read_stat(pid) {
-            out.push(p);
-        }
-    }
-    out
-}
-
-pub fn read_stat(pid: u32) -> Option<ProcEntry> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // comm may hold spaces and parentheses: fields follow the last ')'.
-    let close = s.rfind(')')?;
-    let comm = s[s.find('(')? + 1..close].to_string();
-    let rest = &s[close + 2..];
-    let mut f = rest.split_ascii_whitespace();
-    let state = f.next()?.chars().next()?;
-    let ppid = f.next()?.parse().ok()?;
-    let pgrp = f.next()?.parse().ok()?;
-    Some(ProcEntry {
-        pid,
-        ppid,
-        pgrp,
-        state,
-        comm,
-    })
-}
-
-pub fn listening_ports_blocking(leaders: &[u32]) -> BTreeMap<u32, Vec<u16>> {
-    let table = proc_table();
-    let mut kids: HashMap<u32, Vec<u32>> = HashMap::new();
-    for p in &table {
-        kids.entry(p.ppid).or_default().push(p.pid);
-    }
-    let listen = listening_inodes();
-    let mut out = BTreeMap::new();
-    for &leader in leaders {
-        let mut ports = Vec::new();
-        let mut stack = vec![leader];
-        let mut seen = HashSet::new();
-        while let Some(pid) = stack.pop() {
-            if !seen.insert(pid) {
-                continue;
-            }
-            if let Some(k) = kids.get(&pid) {
-                stack.extend(k);
-            }
-            let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-                continue;
-            };
-            for fd in fds.flatten() {
-                let Ok(target) = std::fs::read_link(fd.path()) else {
-                    continue;
-                };
-                let t = target.to_string_lossy();
-                if let Some(inode) = t
-                    .strip_prefix("socket:[")
-                    .and_then(|r| r.strip_suffix(']'))
-                    .and_then(|r| r.parse::<u64>().ok())
-                {
-                    if let Some(&port) = listen.get(&inode) {
-                        ports.push(port);
-                    }
-                }
-            }
-        }
-        ports.sort_unstable();
-        ports.dedup();
-        out.insert(leader, ports);
-    }
-    out
-}
-
-/// Socket inode → port for every TCP socket in LISTEN state.
-fn listening_inodes() -> HashMap<u64, u16> {
-    let mut m = HashMap::new();
-    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let Ok(s) = std::fs::read_to_string(file) else {
-            continue;
-        };
-        for line in s.lines().skip(1) {
-            let f: Vec<&str> = line.split_ascii_whitespace().collect();
-            if f.len() < 10 || f[3] != "0A" {
-                continue;
-            }
-            let Some(port) = f[1]
-                .rsplit(':')
-                .next()
-                .and_then(|p| u16::from_str_radix(p, 16).ok())
-            else {
-                continue;
-            };
-            if let Ok(inode) = f[9].parse::<u64>() {
-                m.insert(inode, port);
-            }
-        }
-    }
-    m
 }

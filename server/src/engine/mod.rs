@@ -412,7 +412,12 @@ impl Engine {
             .filter(|p| p.status == Status::Running)
             .filter_map(|p| p.pid)
             .collect();
-        let ports = self.inner.backend.listening_ports(&pids).await;
+        // Nothing runs: nothing to scan.
+        let ports = if pids.is_empty() {
+            Default::default()
+        } else {
+            self.inner.backend.listening_ports(&pids).await
+        };
         for p in &mut list {
             p.listening_ports = Some(
                 p.pid
@@ -422,6 +427,12 @@ impl Engine {
             );
         }
         list
+    }
+
+    /// How many processes run (or start) now.
+    pub fn running_count(&self) -> usize {
+        let t = self.inner.procs.lock().unwrap();
+        t.procs.len() - t.ended.len()
     }
 
     pub fn get_process(&self, id: &str) -> Result<ProcessInfo> {

@@ -21,6 +21,7 @@ pub const COMMANDS: &[&str] = &[
     "sandport.getProcess",
     "sandport.killProcess",
     "sandport.killAllProcesses",
+    "sandport.removeProcess",
     "sandport.getLogs",
     "sandport.waitForPort",
     "sandport.waitForLog",
@@ -99,6 +100,9 @@ pub async fn run(ctx: Ctx, command: &str, args: Vec<Value>) -> Result<Value> {
             to_value(e.kill_process(&id, signal.as_deref(), grace).await?)
         }
         "sandport.killAllProcesses" => Ok(json!({ "killed": e.kill_all().await })),
+        "sandport.removeProcess" => {
+            Ok(json!({ "removed": e.remove_process(&a.non_empty("processId")?)? }))
+        }
         "sandport.getLogs" => {
             let id = a.non_empty("processId")?;
             let since = a.opt_str("since")?;

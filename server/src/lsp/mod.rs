@@ -265,6 +265,8 @@ impl LanguageServer for Server {
         };
         let mut config = EngineConfig::new(&root);
         config.log_cap = settings.log_buffer_bytes;
+        config.keep_ended = settings.keep_ended;
+        config.ended_log_bytes = settings.ended_log_bytes;
         let engine = Engine::new(config, backend).map_err(rpc_error)?;
         *self.s.pending_rx.lock().unwrap() = Some(engine.subscribe());
         let _ = self.s.engine.set(engine.clone());
@@ -365,6 +367,11 @@ impl LanguageServer for Server {
         let old = std::mem::replace(&mut *self.s.settings.lock().unwrap(), new.clone());
         let mut msgs: Vec<String> = warnings;
         let restart = old.restart_needed(&new);
+        if let Some(e) = self.s.engine.get() {
+            if (old.keep_ended, old.ended_log_bytes) != (new.keep_ended, new.ended_log_bytes) {
+                e.set_retention(new.keep_ended, new.ended_log_bytes);
+            }
+        }
         if !restart.is_empty() {
             msgs.push(format!(
                 "Sandport: {} changed; restart the language server to apply {}",
@@ -480,7 +487,15 @@ async fn lens_watch(s: Arc<Shared>) {
         return;
     }
     loop {
-        let _ = tokio::time::timeout(Duration::from_secs(1), s.lens_kick.notified()).await;
+        // Nothing runs and no lens shows a port in use: nothing can change
+        // until a process starts (which kicks this), so no polling.
+        let idle = s.engine.get().is_none_or(|e| e.running_count() == 0)
+            && s.lens_ports.lock().unwrap().is_empty();
+        if idle {
+            s.lens_kick.notified().await;
+        } else {
+            let _ = tokio::time::timeout(Duration::from_secs(1), s.lens_kick.notified()).await;
+        }
         if s.docs.lock().unwrap().is_empty() {
             continue;
         }

@@ -26,6 +26,10 @@ pub struct Settings {
     pub docker_agent_path: Option<String>,
     /// Added: bound of each process's stdout and stderr buffers.
     pub log_buffer_bytes: usize,
+    /// Added: ended processes kept (`processes.keepEnded`).
+    pub keep_ended: usize,
+    /// Added: bound of all ended processes' logs (`processes.endedLogBytes`).
+    pub ended_log_bytes: usize,
     pub gateway_listen: Option<String>,
     pub gateway_domain: String,
     pub gateway_public_url: Option<String>,
@@ -45,6 +49,8 @@ impl Default for Settings {
             docker_mounts: Vec::new(),
             docker_agent_path: None,
             log_buffer_bytes: crate::engine::DEFAULT_LOG_CAP,
+            keep_ended: crate::engine::DEFAULT_KEEP_ENDED,
+            ended_log_bytes: crate::engine::DEFAULT_ENDED_LOG_BYTES,
             gateway_listen: None,
             gateway_domain: "localhost".into(),
             gateway_public_url: None,
@@ -153,6 +159,14 @@ impl Settings {
                     Some(n) if (MIN_LOG_BUFFER..=MAX_LOG_BUFFER).contains(&n) => {
                         s.log_buffer_bytes = n as usize
                     }
+                    _ => ok = false,
+                },
+                "processes.keepEnded" => match v.as_u64() {
+                    Some(n) if n <= 100_000 => s.keep_ended = n as usize,
+                    _ => ok = false,
+                },
+                "processes.endedLogBytes" => match v.as_u64() {
+                    Some(n) => s.ended_log_bytes = n.min(usize::MAX as u64) as usize,
                     _ => ok = false,
                 },
                 "gateway.listen" => match as_str() {
