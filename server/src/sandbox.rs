@@ -91,6 +91,9 @@ pub struct SandboxConfig {
     pub docker: DockerSettings,
     /// Bound of each process's stdout and stderr buffers.
     pub log_cap: usize,
+    /// Ended processes kept, and the bound of their logs together.
+    pub keep_ended: usize,
+    pub ended_log_bytes: usize,
     /// None: no gateway (`sandport run` without `--expose`).
     pub gateway: Option<GatewaySettings>,
 }
@@ -103,6 +106,8 @@ impl SandboxConfig {
             backend: BackendKind::Local,
             docker: DockerSettings::default(),
             log_cap: crate::engine::DEFAULT_LOG_CAP,
+            keep_ended: crate::engine::DEFAULT_KEEP_ENDED,
+            ended_log_bytes: crate::engine::DEFAULT_ENDED_LOG_BYTES,
             gateway: Some(GatewaySettings::default()),
         }
     }
@@ -142,6 +147,8 @@ impl Sandbox {
         let backend = make_backend(cfg, &sandbox_id).await?;
         let mut config = EngineConfig::new(&cfg.workspace_root);
         config.log_cap = cfg.log_cap;
+        config.keep_ended = cfg.keep_ended;
+        config.ended_log_bytes = cfg.ended_log_bytes;
         let engine = Engine::new(config, backend)?;
         if let Err(e) = engine.set_sandbox_id(sandbox_id) {
             engine.shutdown(UNDO_GRACE).await;

@@ -2,8 +2,7 @@
 
 use crate::engine::error::EngineError;
 use crate::engine::{
-    Engine, Event, ProcessInfo, StartProcess, Status, Stream, StreamSel, WaitLog, WaitMode,
-    WaitPort,
+    Engine, Event, ProcessInfo, StartProcess, Stream, StreamSel, WaitLog, WaitMode, WaitPort,
 };
 use crate::sandbox::{BackendKind, DockerSettings, GatewaySettings, Sandbox, SandboxConfig};
 use clap::{Args, ValueEnum};
@@ -315,6 +314,9 @@ pub async fn run(args: RunArgs) -> i32 {
             agent_path: args.docker_agent.clone(),
         },
         log_cap: args.log_buffer.max(4096),
+        // One process: nothing to forget.
+        keep_ended: crate::engine::DEFAULT_KEEP_ENDED,
+        ended_log_bytes: crate::engine::DEFAULT_ENDED_LOG_BYTES,
         gateway: plan.gateway.clone(),
     };
     let Sandbox { engine, gateway } = match Sandbox::build(&cfg).await {
@@ -445,13 +447,13 @@ async fn drive(
     let ended = async {
         loop {
             match events.recv().await {
-                Ok(Event::ProcessChanged(p)) if p.id == id && p.status != Status::Running => {
+                Ok(Event::ProcessChanged(p)) if p.id == id && p.status.is_ended() => {
                     return p;
                 }
                 Ok(Event::Notice(m)) => eprintln!("sandport: {m}"),
                 Ok(_) | Err(RecvError::Lagged(_)) => {
                     if let Ok(p) = engine.get_process(&id) {
-                        if p.status != Status::Running {
+                        if p.status.is_ended() {
                             return p;
                         }
                     }

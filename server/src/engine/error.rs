@@ -12,6 +12,8 @@ pub enum EngineError {
     ProcessNotFound(String),
     #[error("process id {0:?} is already in use")]
     ProcessIdInUse(String),
+    #[error("process {0:?} is running: kill it first")]
+    ProcessRunning(String),
     #[error("timed out after {timeout_ms} ms waiting for {condition}")]
     ReadyTimeout {
         condition: String,
@@ -54,6 +56,7 @@ impl EngineError {
             EngineError::InvalidArgument(_) => "INVALID_ARGUMENT",
             EngineError::ProcessNotFound(_) => "PROCESS_NOT_FOUND",
             EngineError::ProcessIdInUse(_) => "PROCESS_ID_IN_USE",
+            EngineError::ProcessRunning(_) => "PROCESS_RUNNING",
             EngineError::ReadyTimeout { .. } => "PROCESS_READY_TIMEOUT",
             EngineError::ExitedBeforeReady { .. } => "PROCESS_EXITED_BEFORE_READY",
             EngineError::InvalidPort(_) => "INVALID_PORT",
@@ -93,7 +96,9 @@ impl EngineError {
                 m.insert("status".into(), json!(status));
                 m.insert("logTail".into(), json!(log_tail));
             }
-            EngineError::ProcessNotFound(id) | EngineError::ProcessIdInUse(id) => {
+            EngineError::ProcessNotFound(id)
+            | EngineError::ProcessIdInUse(id)
+            | EngineError::ProcessRunning(id) => {
                 m.insert("processId".into(), json!(id));
             }
             _ => {}

@@ -73,6 +73,9 @@ pub async fn run(ctx: Ctx, command: &str, args: Vec<Value>) -> Result<Value> {
             )
         }
         Command::KillAllProcesses(_) => Ok(json!({ "killed": e.kill_all().await })),
+        Command::RemoveProcess(p) => {
+            Ok(json!({ "removed": e.remove_process(p.process_id.as_str())? }))
+        }
         Command::GetLogs(p) => {
             let tail = p.tail.map(|n| n.get() as usize);
             to_value(e.get_logs(p.process_id.as_str(), p.since.as_deref(), tail)?)

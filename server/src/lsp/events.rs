@@ -11,7 +11,7 @@
 //! `dropped`, in bytes, and can no longer be had from `getLogs` either).
 
 use super::Shared;
-use crate::engine::{Event, Status, Stream};
+use crate::engine::{Event, Stream};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -56,7 +56,7 @@ pub async fn forward(shared: Arc<Shared>, mut rx: tokio::sync::broadcast::Receiv
                 // the output that came before it).
                 let o = procs.entry(info.id.clone()).or_default();
                 o.dirty = [true, true];
-                if info.status == Status::Running {
+                if !info.status.is_ended() {
                     shared
                         .notify_value("sandport/processChanged", json!(info))
                         .await;
@@ -76,6 +76,13 @@ pub async fn forward(shared: Arc<Shared>, mut rx: tokio::sync::broadcast::Receiv
                         format!("Sandport: {m}"),
                     )
                     .await;
+            }
+            Some(Ok(Event::ProcessRemoved(id))) => {
+                procs.remove(&id);
+                shared
+                    .notify_value("sandport/processRemoved", json!({ "processId": id }))
+                    .await;
+                shared.lens_maybe_changed();
             }
             Some(Ok(Event::PortsChanged(ports))) => {
                 shared

@@ -360,6 +360,11 @@ impl LanguageServer for Server {
             .map(|w| format!("Sandport: {w}"))
             .collect();
         let restart = old.restart_needed(&new);
+        if let Some(e) = self.s.engine.get() {
+            if (old.keep_ended, old.ended_log_bytes) != (new.keep_ended, new.ended_log_bytes) {
+                e.set_retention(new.keep_ended, new.ended_log_bytes);
+            }
+        }
         if !restart.is_empty() {
             msgs.push(format!(
                 "Sandport: {} changed; restart the language server to apply {}",
@@ -475,7 +480,15 @@ async fn lens_watch(s: Arc<Shared>) {
         return;
     }
     loop {
-        let _ = tokio::time::timeout(Duration::from_secs(1), s.lens_kick.notified()).await;
+        // Nothing runs and no lens shows a port in use: nothing can change
+        // until a process starts (which kicks this), so no polling.
+        let idle = s.engine.get().is_none_or(|e| e.running_count() == 0)
+            && s.lens_ports.lock().unwrap().is_empty();
+        if idle {
+            s.lens_kick.notified().await;
+        } else {
+            let _ = tokio::time::timeout(Duration::from_secs(1), s.lens_kick.notified()).await;
+        }
         if s.docs.lock().unwrap().is_empty() {
             continue;
         }

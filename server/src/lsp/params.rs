@@ -32,6 +32,8 @@ pub enum Command {
     KillProcess(KillParams),
     #[serde(rename = "sandport.killAllProcesses")]
     KillAllProcesses(NoParams),
+    #[serde(rename = "sandport.removeProcess")]
+    RemoveProcess(ProcessRef),
     #[serde(rename = "sandport.getLogs")]
     GetLogs(GetLogsParams),
     #[serde(rename = "sandport.waitForPort")]
@@ -67,6 +69,7 @@ pub const COMMANDS: &[&str] = &[
     "sandport.getProcess",
     "sandport.killProcess",
     "sandport.killAllProcesses",
+    "sandport.removeProcess",
     "sandport.getLogs",
     "sandport.waitForPort",
     "sandport.waitForLog",

@@ -22,6 +22,8 @@ pub enum OnExpose {
 /// `logs.bufferBytes` bounds: 64 KiB to 1 GiB per stream.
 pub const MIN_LOG_BUFFER: u64 = 64 * 1024;
 pub const MAX_LOG_BUFFER: u64 = 1 << 30;
+/// `processes.keepEnded` bound.
+pub const MAX_KEEP_ENDED: u64 = 100_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -34,6 +36,10 @@ pub struct Settings {
     pub docker_agent_path: Option<String>,
     /// Added: bound of each process's stdout and stderr buffers.
     pub log_buffer_bytes: usize,
+    /// Added: ended processes kept (`processes.keepEnded`).
+    pub keep_ended: usize,
+    /// Added: bound of all ended processes' logs (`processes.endedLogBytes`).
+    pub ended_log_bytes: usize,
     pub gateway_listen: Option<String>,
     pub gateway_domain: String,
     pub gateway_public_url: Option<String>,
@@ -53,6 +59,8 @@ impl Default for Settings {
             docker_mounts: Vec::new(),
             docker_agent_path: None,
             log_buffer_bytes: crate::engine::DEFAULT_LOG_CAP,
+            keep_ended: crate::engine::DEFAULT_KEEP_ENDED,
+            ended_log_bytes: crate::engine::DEFAULT_ENDED_LOG_BYTES,
             gateway_listen: None,
             gateway_domain: "localhost".into(),
             gateway_public_url: None,
@@ -285,6 +293,7 @@ struct RawSettings {
     docker: Section<RawDocker>,
     logs: Section<RawLogs>,
     gateway: Section<RawGateway>,
+    processes: Section<RawProcesses>,
     on_expose: Lenient<OnExpose>,
     /// The editors' own keys (where to find the server, tracing): part of
     /// the same section, not ours to judge.
@@ -305,6 +314,13 @@ struct RawDocker {
 #[serde(default, rename_all = "camelCase")]
 struct RawLogs {
     buffer_bytes: Lenient<Count<MIN_LOG_BUFFER, MAX_LOG_BUFFER>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct RawProcesses {
+    keep_ended: Lenient<Count<0, MAX_KEEP_ENDED>>,
+    ended_log_bytes: Lenient<Count<0, { i64::MAX as u64 }>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -380,6 +396,13 @@ impl Settings {
         l.buffer_bytes.apply("logs.bufferBytes", w, |n| {
             s.log_buffer_bytes = n.get() as usize
         });
+        let p = raw.processes.open("processes", w);
+        p.keep_ended.apply("processes.keepEnded", w, |n| {
+            s.keep_ended = n.get() as usize
+        });
+        p.ended_log_bytes.apply("processes.endedLogBytes", w, |n| {
+            s.ended_log_bytes = usize::try_from(n.get()).unwrap_or(usize::MAX)
+        });
         let g = raw.gateway.open("gateway", w);
         g.listen
             .apply("gateway.listen", w, |x| s.gateway_listen = Some(x.0));
@@ -437,6 +460,8 @@ impl Settings {
                 agent_path: self.docker_agent_path.as_ref().map(PathBuf::from),
             },
             log_cap: self.log_buffer_bytes,
+            keep_ended: self.keep_ended,
+            ended_log_bytes: self.ended_log_bytes,
             gateway: Some(self.gateway_settings()),
         }
     }
@@ -558,5 +583,19 @@ mod tests {
             w[0].starts_with("sandport.logs.bufferBytes: invalid type"),
             "{w:?}"
         );
+    }
+
+    #[test]
+    fn retention_settings() {
+        let (s, w) = Settings::parse(Some(&json!({
+            "processes": {"keepEnded": 5},
+            "processes.endedLogBytes": 1024,
+        })));
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!((s.keep_ended, s.ended_log_bytes), (5, 1024));
+        let (s, w) = Settings::parse(Some(&json!({"processes": {"keepEnded": 100001}})));
+        assert_eq!(s.keep_ended, crate::engine::DEFAULT_KEEP_ENDED);
+        assert!(w[0].contains("processes.keepEnded"), "{w:?}");
+        assert!(Settings::default().restart_needed(&s).is_empty());
     }
 }
