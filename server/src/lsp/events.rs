@@ -92,7 +92,22 @@ pub async fn forward(shared: Arc<Shared>, mut rx: tokio::sync::broadcast::Receiv
             }
             Some(Err(RecvError::Lagged(n))) => {
                 tracing::debug!("event subscriber lagged by {n}; resynchronising");
-                for p in engine.list_processes() {
+                let list = engine.list_processes();
+                // Forgotten while we lagged: the editor drops them too.
+                let live: std::collections::HashSet<&str> =
+                    list.iter().map(|p| p.id.as_str()).collect();
+                let gone: Vec<String> = procs
+                    .keys()
+                    .filter(|id| !live.contains(id.as_str()))
+                    .cloned()
+                    .collect();
+                for id in gone {
+                    procs.remove(&id);
+                    shared
+                        .notify_value("sandport/processRemoved", json!({ "processId": id }))
+                        .await;
+                }
+                for p in list {
                     procs.entry(p.id.clone()).or_default().dirty = [true, true];
                     shared
                         .notify_value("sandport/processChanged", json!(p))

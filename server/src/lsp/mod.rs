@@ -91,6 +91,7 @@ macro_rules! notification {
 notification!(LogNote, "sandport/log");
 notification!(ProcessChangedNote, "sandport/processChanged");
 notification!(PortsChangedNote, "sandport/portsChanged");
+notification!(ProcessRemovedNote, "sandport/processRemoved");
 
 /// The one mapping from engine errors to JSON-RPC errors: `data` is
 /// `error.to_data()`; the JSON-RPC code is `-32602` for bad params, `-32800`
@@ -124,6 +125,11 @@ impl Shared {
             "sandport/portsChanged" => {
                 self.client
                     .send_notification::<PortsChangedNote>(params)
+                    .await
+            }
+            "sandport/processRemoved" => {
+                self.client
+                    .send_notification::<ProcessRemovedNote>(params)
                     .await
             }
             other => tracing::error!("no such notification {other}"),
