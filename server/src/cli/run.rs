@@ -361,17 +361,20 @@ async fn drive(
     });
 
     // Output follows the buffer from our own offsets; events only wake us.
+    // Where the printer is in each stream; shared so that a `ready` line is
+    // printed after the output that made it ready.
+    let pos = Arc::new(std::sync::Mutex::new([0u64; 2]));
     let printer = {
         let engine = engine.clone();
         let id = id.clone();
         let out = out.clone();
+        let pos = pos.clone();
         let mut rx = engine.subscribe();
         tokio::spawn(async move {
-            let mut pos = [0u64; 2];
             loop {
-                print_new(&engine, &id, &mut pos, &out);
+                print_new(&engine, &id, &mut pos.lock().unwrap(), &out);
                 if engine.output_finished(&id) {
-                    print_new(&engine, &id, &mut pos, &out);
+                    print_new(&engine, &id, &mut pos.lock().unwrap(), &out);
                     return;
                 }
                 match rx.recv().await {
@@ -405,10 +408,13 @@ async fn drive(
         };
         tokio::select! {
             r = fut => match r {
-                Ok((condition, elapsed)) => out.emit(
-                    json!({"event": "ready", "condition": condition, "elapsedMs": elapsed}),
-                    || Some(format!("sandport: ready: {condition} after {elapsed} ms")),
-                ),
+                Ok((condition, elapsed)) => {
+                    print_new(engine, &id, &mut pos.lock().unwrap(), &out);
+                    out.emit(
+                        json!({"event": "ready", "condition": condition, "elapsedMs": elapsed}),
+                        || Some(format!("sandport: ready: {condition} after {elapsed} ms")),
+                    )
+                }
                 Err(e) => {
                     out.error(&e);
                     let _ = engine.kill_process(&id, None, Some(Duration::from_secs(3))).await;
