@@ -363,6 +363,7 @@ async fn make_backend(
             DockerBackend::new(o, root)
                 .await
                 .map(|b| Arc::new(b) as Arc<dyn crate::backend::Backend>)
+                .map_err(EngineError::from)
         }
     }
 }

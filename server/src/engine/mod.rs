@@ -14,6 +14,7 @@ pub mod process;
 pub mod types;
 mod waits;
 
+pub(crate) use crate::backend::random_string;
 use crate::backend::{signal_from_name, Backend, Conn, SpawnSpec};
 use error::{EngineError, Result};
 use process::{Proc, Run};
@@ -812,22 +813,6 @@ fn validate_id(id: &str) -> Result<()> {
             "processId {id:?} must be 1-128 characters of [A-Za-z0-9_.:-]"
         )))
     }
-}
-
-pub(crate) fn random_string(n: usize) -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut out = String::with_capacity(n);
-    let mut buf = [0u8; 64];
-    while out.len() < n {
-        getrandom::fill(&mut buf).expect("the OS random source");
-        for &b in &buf {
-            // Rejection sampling keeps the distribution uniform.
-            if b < 252 && out.len() < n {
-                out.push(ALPHABET[(b % 36) as usize] as char);
-            }
-        }
-    }
-    out
 }
 
 fn new_process_id() -> String {

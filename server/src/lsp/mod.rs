@@ -255,7 +255,11 @@ impl LanguageServer for Server {
             o.host = settings.docker_host.clone();
             o.mounts = settings.docker_mounts.clone();
             o.agent = settings.docker_agent_path.as_ref().map(Into::into);
-            Arc::new(DockerBackend::new(o, &root).await.map_err(rpc_error)?)
+            Arc::new(
+                DockerBackend::new(o, &root)
+                    .await
+                    .map_err(|e| rpc_error(e.into()))?,
+            )
         } else {
             Arc::new(LocalBackend::new(LocalOptions::default()).map_err(|e| {
                 rpc_error(EngineError::BackendUnavailable(format!(
