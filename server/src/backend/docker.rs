@@ -579,11 +579,15 @@ impl DockerBackend {
                 }),
             )
             .await
-            .map_err(|e| self.exec_error(e))?;
-        match started {
-            StartExecResults::Attached { output, input } => Ok((input, output, exit)),
-            StartExecResults::Detached => Err(BackendError::Failed("exec did not attach".into())),
-        }
+            .map_err(|e| self.exec_error(e));
+        let failed = match started {
+            Ok(StartExecResults::Attached { output, input }) => return Ok((input, output, exit)),
+            Ok(StartExecResults::Detached) => BackendError::Failed("exec did not attach".into()),
+            Err(e) => e,
+        };
+        // No end will come for an exec that did not start: forget it.
+        self.exits.lock().unwrap().remove(&exec.id);
+        Err(failed)
     }
 
     fn exec_error(&self, e: bollard::errors::Error) -> BackendError {
@@ -971,12 +975,32 @@ impl Backend for DockerBackend {
 
     async fn until_accepting(&self, port: u16) {
         loop {
-            match self
-                .run_agent(&["wait-port", &port.to_string(), "600000"])
-                .await
-            {
-                Ok((0, _)) => return,
-                Ok(_) => {}
+            let probe = async {
+                let container = self.container_id().await?;
+                // The agent's stdin stays open while this future lives: a
+                // cancelled wait drops it, and the agent's probe ends at once.
+                let (input, mut output, exit) = self
+                    .exec_full(
+                        &container,
+                        &["wait-port", &port.to_string(), "600000"],
+                        true,
+                        None,
+                        None,
+                        true,
+                    )
+                    .await?;
+                while output.next().await.is_some() {}
+                let (_, rx) = exit.expect("tracked");
+                let code = match tokio::time::timeout(Duration::from_secs(10), rx).await {
+                    Ok(Ok(Ended::Code(c))) => c,
+                    _ => -1,
+                };
+                drop(input);
+                Ok::<i32, BackendError>(code)
+            };
+            match probe.await {
+                Ok(0) => return,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
                 Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         }
