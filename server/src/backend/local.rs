@@ -14,8 +14,8 @@
 //!   orphaned grandchildren are reparented to it and reaped here instead of
 //!   lingering as zombies under a slow PID 1.
 
+use super::error::{BackendError, Result};
 use super::{Backend, Conn, Ended, Signaller, SpawnSpec, Spawned};
-use crate::engine::error::{EngineError, Result};
 use crate::procfs::{group_members, proc_table, read_stat};
 use async_trait::async_trait;
 use process_wrap::tokio::{ProcessGroup, TokioCommandWrap};
@@ -327,7 +327,7 @@ impl Backend for LocalBackend {
             let mut own = OWN_CHILDREN.lock().unwrap();
             let child = wrap
                 .spawn()
-                .map_err(|e| EngineError::Failed(format!("could not start /bin/sh: {e}")))?;
+                .map_err(|e| BackendError::Failed(format!("could not start /bin/sh: {e}")))?;
             let pid = child.id();
             if let Some(pid) = pid {
                 own.insert(pid);

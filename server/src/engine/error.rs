@@ -49,6 +49,18 @@ pub enum EngineError {
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
+/// The one mapping of the backend's errors.
+impl From<crate::backend::BackendError> for EngineError {
+    fn from(e: crate::backend::BackendError) -> Self {
+        use crate::backend::BackendError as B;
+        match e {
+            B::Unavailable(m) => EngineError::BackendUnavailable(m),
+            B::Invalid(m) => EngineError::InvalidArgument(m),
+            B::Failed(m) => EngineError::Failed(m),
+        }
+    }
+}
+
 impl EngineError {
     /// The contract's `data.code`.
     pub fn code(&self) -> &'static str {

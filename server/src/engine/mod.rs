@@ -14,6 +14,7 @@ pub mod process;
 pub mod types;
 mod waits;
 
+pub(crate) use crate::backend::random_string;
 use crate::backend::{signal_from_name, Backend, Conn, SpawnSpec};
 use error::{EngineError, Result};
 use process::{Proc, Run};
@@ -694,27 +695,29 @@ async fn kill_proc(p: &Arc<Proc>, sig: i32, grace: Duration) {
     // the program's own business: it is left alone.)
     let racy_start = p.run().is_some_and(|r| r.spawned.elapsed() < START_RACE);
     let deadline = tokio::time::Instant::now() + grace;
-    let mut step = Duration::from_millis(5);
-    loop {
-        let members = sg.members().await;
-        if members.is_empty() && !p.is_running() {
-            break;
+    // The grace is the caller's: however slow a look at the group is (on
+    // Docker each is an exec), SIGKILL goes out when it is over.
+    let polite = async {
+        let mut step = Duration::from_millis(5);
+        loop {
+            let members = sg.members().await;
+            if members.is_empty() && !p.is_running() {
+                return;
+            }
+            let fresh: Vec<u32> = members
+                .into_iter()
+                .filter(|(pid, comm)| seen.insert(*pid, comm.clone()).as_ref() != Some(comm))
+                .map(|(pid, _)| pid)
+                .collect();
+            if racy_start && !fresh.is_empty() {
+                sg.signal_pids(sig, &fresh).await;
+            }
+            let _ = tokio::time::timeout(step, p.ended()).await;
+            step = (step * 2).min(Duration::from_millis(100));
         }
-        let fresh: Vec<u32> = members
-            .into_iter()
-            .filter(|(pid, comm)| seen.insert(*pid, comm.clone()).as_ref() != Some(comm))
-            .map(|(pid, _)| pid)
-            .collect();
-        if racy_start && !fresh.is_empty() {
-            sg.signal_pids(sig, &fresh).await;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            let _ = sg.signal_group(libc::SIGKILL).await;
-            break;
-        }
-        let _ =
-            tokio::time::timeout(step.min(deadline - tokio::time::Instant::now()), p.ended()).await;
-        step = (step * 2).min(Duration::from_millis(100));
+    };
+    if tokio::time::timeout_at(deadline, polite).await.is_err() {
+        let _ = sg.signal_group(libc::SIGKILL).await;
     }
     tokio::time::timeout(Duration::from_secs(5), p.ended())
         .await
@@ -812,22 +815,6 @@ fn validate_id(id: &str) -> Result<()> {
             "processId {id:?} must be 1-128 characters of [A-Za-z0-9_.:-]"
         )))
     }
-}
-
-pub(crate) fn random_string(n: usize) -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut out = String::with_capacity(n);
-    let mut buf = [0u8; 64];
-    while out.len() < n {
-        getrandom::fill(&mut buf).expect("the OS random source");
-        for &b in &buf {
-            // Rejection sampling keeps the distribution uniform.
-            if b < 252 && out.len() < n {
-                out.push(ALPHABET[(b % 36) as usize] as char);
-            }
-        }
-    }
-    out
 }
 
 fn new_process_id() -> String {
