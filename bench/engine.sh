@@ -14,6 +14,6 @@ if command -v hyperfine >/dev/null; then
   echo "# end to end: sandport run printing 200 MB vs the writer alone (both to /dev/null)"
   hyperfine --warmup 1 --runs 5 -N --style basic \
     "sh -c \"$w > /dev/null\"" \
-    "./target/release/sandport run --workspace $ws -- $w" 2>&1 | grep -E "Time|±|faster|Benchmark" || true
+    "./target/release/sandport run --workspace $ws -- \"$w\"" 2>&1 | grep -E "Time|±|faster|Benchmark" || true
   rm -rf "$ws"
 fi

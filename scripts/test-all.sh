@@ -40,7 +40,7 @@ if [ "$docker" = 1 ]; then
   echo "== the engine's and the language server's cases on the docker backend"
   SANDPORT_TEST_BACKEND=docker cargo test --no-fail-fast -p sandport --test engine || status=1
   SANDPORT_TEST_BACKEND=docker cargo test --no-fail-fast -p sandport-e2e \
-    --test lsp_flows --test lsp_commands || status=1
+    --test lsp_flows --test lsp_commands --test lsp_retention || status=1
   if [ "${SANDPORT_DOCKER_RESTART_TEST:-}" = 1 ]; then
     echo "== docker engine stopped and restarted mid-session"
     cargo test -p sandport --test docker_restart || status=1

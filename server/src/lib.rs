@@ -7,4 +7,6 @@ pub mod engine;
 pub mod gateway;
 pub mod lsp;
 pub mod platform;
+pub mod procfs;
+pub mod sandbox;
 pub mod workspace;

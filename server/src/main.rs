@@ -7,6 +7,7 @@ fn main() {
         // Inside a container: no runtime, no logging setup, just the job.
         std::process::exit(sandport::backend::agent::main(args));
     }
+    sandport::platform::tune_allocator();
     sandport::platform::init_tracing();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

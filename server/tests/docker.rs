@@ -374,3 +374,94 @@ async fn a_remote_engine_gets_the_agent_with_its_libraries_uploaded() {
     assert!(docker_containers_of(&id).is_empty());
     forwarder.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_honours_grace_ms() {
+    if !docker_ready() {
+        return;
+    }
+    let sb = docker_sandbox().await;
+    let p = sb
+        .engine
+        .start_process(StartProcess {
+            command: "trap '' TERM; echo ready; sleep 30".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    sb.engine
+        .wait_for_log(WaitLog {
+            process_id: p.id.clone(),
+            pattern: "ready".into(),
+            regex: false,
+            stream: StreamSel::Stdout,
+            timeout_ms: 30_000,
+        })
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let k = sb
+        .engine
+        .kill_process(&p.id, None, Some(Duration::from_millis(1500)))
+        .await
+        .unwrap();
+    let took = t.elapsed();
+    assert_eq!(k.status, Status::Killed, "{k:?}");
+    assert_eq!(k.signal.as_deref(), Some("SIGKILL"), "{k:?}");
+    assert!(
+        took >= Duration::from_millis(1400) && took < Duration::from_millis(3000),
+        "graceMs 1500 took {took:?}"
+    );
+    sb.engine.shutdown(Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_wait_for_port_stops_its_probe() {
+    if !docker_ready() {
+        return;
+    }
+    let sb = docker_sandbox().await;
+    let probes = || async {
+        let r = sb
+            .engine
+            .exec(Exec {
+                command: r#"for f in /proc/[0-9]*/cmdline; do tr '\0' ' ' < "$f"; echo; done"#
+                    .into(),
+                timeout_ms: 20_000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        r.stdout
+            .lines()
+            .filter(|l| l.contains("agent wait-port"))
+            .count()
+    };
+    let mut w = WaitPort::new(8765);
+    w.timeout_ms = 60_000;
+    let wait = sb.engine.wait_for_port(w.clone());
+    // Cancelled once its probe runs in the container.
+    let waited = tokio::time::timeout(Duration::from_secs(3), wait).await;
+    assert!(waited.is_err(), "nothing listens on 8765: {waited:?}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut left = usize::MAX;
+    while Instant::now() < deadline {
+        left = probes().await;
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(left, 0, "the probe outlived its cancelled wait");
+    // And a probe that runs is seen (so the check above can fail).
+    let e = sb.engine.clone();
+    let running = tokio::spawn(async move { e.wait_for_port(w).await });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = 0;
+    while Instant::now() < deadline && seen == 0 {
+        seen = probes().await;
+    }
+    running.abort();
+    assert!(seen > 0, "a running probe is listed");
+    sb.engine.shutdown(Duration::from_secs(2)).await;
+}

@@ -364,8 +364,8 @@ async fn logs_cursor_tail_and_truncation() {
     let dir = tempfile::tempdir().unwrap();
     let engine = Engine::new(
         EngineConfig {
-            workspace_root: dir.path().into(),
             log_cap: 1000,
+            ..EngineConfig::new(dir.path())
         },
         backend(dir.path()).await,
     )
@@ -828,4 +828,279 @@ async fn a_signal_right_after_the_start_is_not_lost() {
         );
     }
     sb.engine.shutdown(Duration::from_secs(1)).await;
+}
+
+async fn sandbox_with(keep_ended: usize, ended_log_bytes: usize) -> Sandbox {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = Engine::new(
+        EngineConfig {
+            keep_ended,
+            ended_log_bytes,
+            ..EngineConfig::new(dir.path())
+        },
+        backend(dir.path()).await,
+    )
+    .expect("engine");
+    Sandbox { engine, dir }
+}
+
+#[tokio::test]
+async fn five_hundred_short_processes_leave_at_most_keep_ended() {
+    let sb = sandbox_with(20, DEFAULT_ENDED_LOG_BYTES).await;
+    let mut rx = sb.engine.subscribe();
+    let mut last = Vec::new();
+    // 25 rounds of 20 at once.
+    for round in 0..25 {
+        let starts = (0..20).map(|i| {
+            let e = sb.engine.clone();
+            async move {
+                let p = e
+                    .start_process(start(&format!("echo hi{round}-{i}; echo e >&2")))
+                    .await
+                    .unwrap();
+                e.wait_for_exit(&p.id, Some(30_000)).await.unwrap();
+                p.id
+            }
+        });
+        last = futures_util::future::join_all(starts).await;
+        assert!(sb.engine.list_processes().len() <= 20 + 20, "round {round}");
+    }
+    // The last ends are retired right after they are published.
+    assert!(
+        eventually(Duration::from_secs(5), || sb.engine.list_processes().len()
+            <= 20)
+        .await,
+        "{} kept",
+        sb.engine.list_processes().len()
+    );
+    let kept = sb.engine.list_processes();
+    assert!(kept.iter().all(|p| p.status == Status::Completed));
+    // The newest are the ones kept, with their logs.
+    for id in &last {
+        let logs = sb.engine.get_logs(id, None, None).unwrap();
+        assert!(logs.stdout.starts_with("hi24-"), "{logs:?}");
+        assert_eq!(logs.stderr, "e\n");
+    }
+    let mut removed = std::collections::HashSet::new();
+    while let Ok(ev) = rx.try_recv() {
+        if let Event::ProcessRemoved(id) = ev {
+            removed.insert(id);
+        }
+    }
+    assert_eq!(
+        removed.len(),
+        480,
+        "each forgotten process is announced once"
+    );
+    let forgotten = removed.iter().next().unwrap();
+    assert!(matches!(
+        sb.engine.get_process(forgotten),
+        Err(EngineError::ProcessNotFound(_))
+    ));
+    // A smaller bound applies at once.
+    sb.engine.set_retention(5, DEFAULT_ENDED_LOG_BYTES);
+    assert_eq!(sb.engine.list_processes().len(), 5);
+    sb.engine.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn ended_logs_have_a_bound_of_their_own() {
+    // 10 processes of 3000 bytes each; all their logs together: 8000.
+    let sb = sandbox_with(100, 8000).await;
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let p = sb
+            .engine
+            .start_process(start(&format!("yes p{i}-padding | head -c 3000")))
+            .await
+            .unwrap();
+        sb.engine.wait_for_exit(&p.id, Some(30_000)).await.unwrap();
+        ids.push(p.id);
+    }
+    let sizes = || {
+        ids.iter()
+            .map(|id| sb.engine.get_logs(id, None, None).unwrap().stdout.len())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        eventually(Duration::from_secs(5), || sizes().iter().sum::<usize>()
+            <= 8000)
+        .await,
+        "{:?}",
+        sizes()
+    );
+    let s = sizes();
+    // The oldest are trimmed first; the newest keep all.
+    assert_eq!(s[9], 3000, "{s:?}");
+    assert_eq!(s[8], 3000, "{s:?}");
+    assert_eq!(s[7], 2000, "{s:?}");
+    assert_eq!(s[0], 0, "{s:?}");
+    assert!(s.windows(2).all(|w| w[0] <= w[1]), "{s:?}");
+    let logs = sb.engine.get_logs(&ids[7], None, None).unwrap();
+    assert!(logs.truncated, "a trimmed log says so");
+    // All of it gone: the process is still known, with nothing kept.
+    sb.engine.set_retention(100, 0);
+    assert!(sizes().iter().all(|&n| n == 0), "{:?}", sizes());
+    assert_eq!(sb.engine.list_processes().len(), 10);
+    sb.engine.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn an_id_is_used_again_after_remove_process() {
+    let sb = sandbox().await;
+    let mut rx = sb.engine.subscribe();
+    let req = |cmd: &str| StartProcess {
+        command: cmd.into(),
+        process_id: Some("web".into()),
+        ..Default::default()
+    };
+    sb.engine
+        .start_process(req("echo first; sleep 30"))
+        .await
+        .unwrap();
+    match sb.engine.remove_process("web") {
+        Err(e @ EngineError::ProcessRunning(_)) => {
+            assert_eq!(e.code(), "PROCESS_RUNNING");
+            assert_eq!(e.to_data()["processId"], "web");
+        }
+        other => panic!("{other:?}"),
+    }
+    sb.engine
+        .kill_process("web", None, Some(Duration::from_secs(2)))
+        .await
+        .unwrap();
+    assert!(sb.engine.remove_process("web").unwrap());
+    assert!(matches!(
+        sb.engine.get_process("web"),
+        Err(EngineError::ProcessNotFound(_))
+    ));
+    assert!(!sb.engine.remove_process("web").unwrap());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut announced = false;
+    while !announced && Instant::now() < deadline {
+        if let Ok(Ok(Event::ProcessRemoved(id))) =
+            tokio::time::timeout(Duration::from_secs(1), rx.recv()).await
+        {
+            announced = id == "web";
+        }
+    }
+    assert!(announced);
+    let p = sb.engine.start_process(req("echo second")).await.unwrap();
+    assert_eq!(p.id, "web");
+    sb.engine.wait_for_exit("web", Some(30_000)).await.unwrap();
+    let logs = sb.engine.get_logs("web", None, None).unwrap();
+    assert_eq!(logs.stdout, "second\n");
+    sb.engine.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn wait_kill_and_list_racing_a_start_never_see_error() {
+    let sb = sandbox().await;
+    for trial in 0..10 {
+        let id = format!("race{trial}");
+        let e = sb.engine.clone();
+        let req = StartProcess {
+            command: "sleep 30".into(),
+            process_id: Some(id.clone()),
+            ..Default::default()
+        };
+        let starting = tokio::spawn(async move { e.start_process(req).await });
+        // As soon as the id is known (often still `starting`).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let first = loop {
+            let listed = sb.engine.list_processes();
+            if let Some(p) = listed.iter().find(|p| p.id == id) {
+                break p.status;
+            }
+            assert!(Instant::now() < deadline, "trial {trial}: never listed");
+            tokio::task::yield_now().await;
+        };
+        assert!(
+            matches!(first, Status::Starting | Status::Running),
+            "trial {trial}: {first:?}"
+        );
+        // A wait waits (it does not return an `error` end).
+        let w = sb.engine.wait_for_exit(&id, Some(30)).await;
+        assert!(
+            matches!(w, Err(EngineError::ReadyTimeout { .. })),
+            "trial {trial}: {w:?}"
+        );
+        let got = sb.engine.get_process(&id).unwrap();
+        assert!(
+            matches!(got.status, Status::Starting | Status::Running),
+            "trial {trial}: {got:?}"
+        );
+        // A kill applies once it has started.
+        let k = sb
+            .engine
+            .kill_process(&id, None, Some(Duration::from_secs(3)))
+            .await
+            .unwrap();
+        assert_eq!(k.status, Status::Killed, "trial {trial}: {k:?}");
+        let started = starting.await.unwrap().unwrap();
+        assert_eq!(started.id, id);
+        assert!(sb
+            .engine
+            .list_processes()
+            .iter()
+            .all(|p| p.status != Status::Error));
+    }
+    sb.engine.shutdown(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn an_ended_group_leaves_the_watchdogs_list() {
+    use sandport::backend::local::{LocalBackend, LocalOptions};
+    if backend_kind() != "local" {
+        eprintln!(
+            "note: the watchdog is the local backend's; skipped on {}",
+            backend_kind()
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let local = std::sync::Arc::new(
+        LocalBackend::new(LocalOptions {
+            watchdog: true,
+            subreaper: false,
+        })
+        .unwrap(),
+    );
+    let engine = Engine::new(EngineConfig::new(dir.path()), local.clone()).unwrap();
+    // The leader ends at once; a background job keeps the group for a while.
+    let p = engine
+        .start_process(start("sleep 0.6 & echo started"))
+        .await
+        .unwrap();
+    let pgid = p.pid.unwrap() as i32;
+    let quick = engine.start_process(start("true")).await.unwrap();
+    let quick_pgid = quick.pid.unwrap() as i32;
+    engine.wait_for_exit(&p.id, Some(10_000)).await.unwrap();
+    engine.wait_for_exit(&quick.id, Some(10_000)).await.unwrap();
+    let listed = local.watchdog_groups().await.expect("a watchdog");
+    assert!(
+        listed.contains(&pgid),
+        "{pgid} while its job runs: {listed:?}"
+    );
+    assert!(local.registered_groups().contains(&pgid));
+    // Gone from both lists once empty (observed in the watchdog itself).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut listed = Vec::new();
+    while Instant::now() < deadline {
+        listed = local.watchdog_groups().await.expect("a watchdog");
+        if !listed.contains(&pgid) && !listed.contains(&quick_pgid) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!listed.contains(&pgid), "{pgid} still listed: {listed:?}");
+    assert!(!listed.contains(&quick_pgid), "{quick_pgid}: {listed:?}");
+    assert!(!local.registered_groups().contains(&pgid));
+    // A kill of the ended process signals nothing.
+    let k = engine
+        .kill_process(&p.id, Some("SIGKILL"), None)
+        .await
+        .unwrap();
+    assert_eq!(k.status, Status::Completed);
+    engine.shutdown(Duration::from_secs(1)).await;
 }

@@ -432,3 +432,40 @@ fn the_log_buffer_bound_is_a_setting() {
     assert!(out.ends_with("99999\n100000\n"));
     assert_eq!(logs["truncated"], true);
 }
+
+#[test]
+fn an_unknown_field_is_refused_and_named() {
+    let (_d, lsp) = start();
+    let cases = [
+        ("sandport.getProcess", json!({"procesId": "x"}), "procesId"),
+        (
+            "sandport.startProcess",
+            json!({"command": "true", "enviroment": {}}),
+            "enviroment",
+        ),
+        ("sandport.listProcesses", json!({"all": true}), "all"),
+        (
+            "sandport.waitForPort",
+            json!({"port": 3000, "status": {"mn": 200}}),
+            "mn",
+        ),
+        (
+            "sandport.exposePort",
+            json!({"port": 3000, "ttl": 5}),
+            "ttl",
+        ),
+    ];
+    for (cmd, args, field) in cases {
+        let e = lsp.cmd(cmd, args.clone()).expect_err(cmd);
+        assert_eq!(e["data"]["code"], "INVALID_ARGUMENT", "{cmd} {args}: {e}");
+        assert_eq!(e["code"], -32602, "{e}");
+        let msg = e["data"]["message"].as_str().unwrap();
+        assert!(
+            msg.contains(&format!("unknown field \"{field}\"")),
+            "{cmd} {args}: {msg:?}"
+        );
+    }
+    // Nothing was started by the refused startProcess.
+    let r = lsp.ok("sandport.listProcesses", json!({}));
+    assert_eq!(r["processes"].as_array().unwrap().len(), 0, "{r}");
+}

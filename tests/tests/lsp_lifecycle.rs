@@ -188,3 +188,32 @@ time.sleep(300)
         descendants,
     });
 }
+
+/// An editor in another PID namespace (Flatpak, a container) sends a
+/// `processId` the server cannot see: the server must not take that for a
+/// dead client.
+#[test]
+fn a_client_pid_not_visible_here_is_not_watched() {
+    let dir = tempfile::tempdir().unwrap();
+    // A pid that existed and is gone (reaped).
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let pid = gone.id();
+    gone.wait().unwrap();
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "pid {pid} was reused already"
+    );
+    let mut lsp = Lsp::spawn(dir.path());
+    lsp.initialize(json!({"processId": pid}));
+    // The watch polls every 500 ms: well past a few polls, still serving.
+    assert!(
+        lsp.wait_exit(Duration::from_secs(2)).is_none(),
+        "the server exited: {}",
+        lsp.stderr()
+    );
+    let r = lsp.ok("sandport.listProcesses", json!({}));
+    assert!(r["processes"].is_array());
+    lsp.shutdown_exit();
+    let status = lsp.wait_exit(EXIT_WITHIN).expect("exits within 10 s");
+    assert!(status.success(), "{status:?}");
+}

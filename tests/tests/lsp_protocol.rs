@@ -431,3 +431,58 @@ http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
             .is_some_and(|t| t.contains("onExpose"))
     });
 }
+
+#[test]
+fn unknown_settings_are_named_at_initialize_and_on_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let lsp = Lsp::spawn(dir.path());
+    lsp.initialize(json!({"initializationOptions": {"sandport": {
+        "onExpose": "silent",
+        "gateway": {"domian": "example.dev"},
+        "onExspose": "notify",
+    }}}));
+    for key in ["gateway.domian", "onExspose"] {
+        let m = lsp.wait_notification("window/showMessage", Duration::from_secs(5), |m| {
+            m["message"].as_str().is_some_and(|t| t.contains(key))
+        });
+        assert_eq!(m["type"], 2, "a warning: {m}");
+    }
+    // The known keys still apply.
+    let info = lsp.ok("sandport.info", json!({}));
+    assert_eq!(info["gateway"]["domain"], "localhost");
+
+    lsp.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": {"sandport": {"onExpose": "silent", "gateway.hostHeder": "preserve"}}}),
+    );
+    let m = lsp.wait_notification("window/showMessage", Duration::from_secs(5), |m| {
+        m["message"]
+            .as_str()
+            .is_some_and(|t| t.contains("gateway.hostHeder"))
+    });
+    assert_eq!(m["type"], 2, "a warning: {m}");
+}
+
+/// Only the default gateway address moves when its port is taken; a
+/// `gateway.listen` the user chose is kept, and taken it fails `initialize`
+/// (nothing is left running).
+#[test]
+fn a_taken_gateway_listen_setting_fails_initialize() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut lsp = Lsp::spawn(dir.path());
+    let uri = format!("file://{}", dir.path().display());
+    let e = lsp
+        .request(
+            "initialize",
+            json!({"processId": null, "rootUri": uri, "capabilities": {},
+                   "initializationOptions": {"sandport": {"gateway": {"listen": addr}}}}),
+        )
+        .unwrap_err();
+    let msg = e["data"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains(&addr) && msg.contains("taken"), "{e}");
+    lsp.close_stdin();
+    assert!(lsp.wait_exit(Duration::from_secs(10)).is_some());
+    drop(taken);
+}

@@ -53,7 +53,7 @@ pub fn main(args: &[String]) -> i32 {
         },
         ["members", pgid] => match pgid.parse::<i32>() {
             Ok(g) => {
-                let m = super::local::group_members(g);
+                let m = crate::procfs::group_members(g);
                 println!("{}", serde_json::to_string(&m).unwrap_or_default());
                 0
             }
@@ -71,7 +71,7 @@ pub fn main(args: &[String]) -> i32 {
         },
         ["ports", pids @ ..] => {
             let pids: Vec<u32> = pids.iter().filter_map(|p| p.parse().ok()).collect();
-            let m = super::local::listening_ports_blocking(&pids);
+            let m = crate::procfs::listening_ports(&pids);
             println!("{}", serde_json::to_string(&m).unwrap_or_default());
             0
         }

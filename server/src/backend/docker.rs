@@ -16,8 +16,8 @@
 
 use super::agent::MARK;
 use super::bundle::{bundle_of, AgentBundle};
+use super::error::{BackendError, Result};
 use super::{Backend, Conn, Ended, Signaller, SpawnSpec, Spawned};
-use crate::engine::error::{EngineError, Result};
 use async_trait::async_trait;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
@@ -114,20 +114,20 @@ struct Live {
     gone: Arc<std::sync::atomic::AtomicBool>,
 }
 
-fn unavailable(what: &str, e: impl std::fmt::Display) -> EngineError {
-    EngineError::BackendUnavailable(format!(
+fn unavailable(what: &str, e: impl std::fmt::Display) -> BackendError {
+    BackendError::Unavailable(format!(
         "{what}: {e}. Is the Docker engine running? Start it (e.g. `systemctl start docker` or `dockerd`), \
 or point sandport.docker.host (or DOCKER_HOST) at a reachable engine"
     ))
 }
 
-fn map_err(what: &str, e: bollard::errors::Error) -> EngineError {
+fn map_err(what: &str, e: bollard::errors::Error) -> BackendError {
     use bollard::errors::Error as E;
     match e {
         E::DockerResponseServerError {
             status_code,
             message,
-        } if status_code < 500 => EngineError::Failed(format!("{what}: {message}")),
+        } if status_code < 500 => BackendError::Failed(format!("{what}: {message}")),
         other => unavailable(what, other),
     }
 }
@@ -166,7 +166,7 @@ pub fn connect_engine(host: Option<&str>) -> Result<(Docker, bool)> {
             Docker::connect_with_http(&host, 120, v).map(|d| (d, false))
         }
     } else {
-        return Err(EngineError::invalid(format!(
+        return Err(BackendError::Invalid(format!(
             "docker.host {host:?}: expected unix://PATH or tcp://HOST:PORT"
         )));
     };
@@ -181,16 +181,16 @@ fn find_agent(explicit: Option<&Path>) -> Result<AgentBundle> {
         .or_else(|| std::env::var_os("SANDPORT_AGENT").map(PathBuf::from));
     if let Some(p) = chosen {
         return bundle_of(&p).map_err(|e| {
-            EngineError::BackendUnavailable(format!(
+            BackendError::Unavailable(format!(
                 "the agent for the docker backend (docker.agentPath or SANDPORT_AGENT, a sandport binary): {e}"
             ))
         });
     }
     let me = std::env::current_exe().map_err(|e| {
-        EngineError::BackendUnavailable(format!("cannot find this executable: {e}"))
+        BackendError::Unavailable(format!("cannot find this executable: {e}"))
     })?;
     bundle_of(&me).map_err(|e| {
-        EngineError::BackendUnavailable(format!(
+        BackendError::Unavailable(format!(
             "cannot prepare this sandport to run inside the container: {e}; \
 set docker.agentPath (or SANDPORT_AGENT) to a sandport binary"
         ))
@@ -209,7 +209,7 @@ impl DockerBackend {
         let agent = Arc::new(find_agent(opts.agent.as_deref())?);
         let root = workspace_root
             .canonicalize()
-            .map_err(|e| EngineError::invalid(format!("workspace: {e}")))?;
+            .map_err(|e| BackendError::Invalid(format!("workspace: {e}")))?;
         let b = DockerBackend {
             docker,
             opts,
@@ -297,7 +297,7 @@ impl DockerBackend {
         }
         for m in &self.opts.mounts {
             if m.split(':').count() < 2 {
-                return Err(EngineError::invalid(format!(
+                return Err(BackendError::Invalid(format!(
                     "docker.mounts: {m:?} is not host:container[:ro]"
                 )));
             }
@@ -329,7 +329,7 @@ impl DockerBackend {
         let name = format!(
             "sandport-{}-{}",
             self.opts.sandbox_id,
-            crate::engine::random_string(6)
+            super::random_string(6)
         );
         let created = self
             .docker
@@ -378,7 +378,7 @@ impl DockerBackend {
         &self,
         id: &str,
     ) -> (Option<(std::net::SocketAddr, String)>, Option<LogStream>) {
-        let token = crate::engine::random_string(32);
+        let token = super::random_string(32);
         let Ok((_in, mut out)) = self
             .exec_attached(id, &["relay", &token], false, None, None)
             .await
@@ -427,18 +427,18 @@ impl DockerBackend {
         let mut tar = tar::Builder::new(Vec::new());
         for (host, inside) in &self.agent.files {
             let bin = tokio::fs::read(host).await.map_err(|e| {
-                EngineError::Failed(format!("cannot read the agent's {}: {e}", host.display()))
+                BackendError::Failed(format!("cannot read the agent's {}: {e}", host.display()))
             })?;
             let mut h = tar::Header::new_gnu();
             h.set_size(bin.len() as u64);
             h.set_mode(0o755);
             h.set_cksum();
             tar.append_data(&mut h, inside.trim_start_matches('/'), &bin[..])
-                .map_err(|e| EngineError::Failed(format!("agent archive: {e}")))?;
+                .map_err(|e| BackendError::Failed(format!("agent archive: {e}")))?;
         }
         let data = tar
             .into_inner()
-            .map_err(|e| EngineError::Failed(format!("agent archive: {e}")))?;
+            .map_err(|e| BackendError::Failed(format!("agent archive: {e}")))?;
         self.docker
             .upload_to_container(
                 id,
@@ -560,14 +560,18 @@ impl DockerBackend {
                 }),
             )
             .await
-            .map_err(|e| self.exec_error(e))?;
-        match started {
-            StartExecResults::Attached { output, input } => Ok((input, output, exit)),
-            StartExecResults::Detached => Err(EngineError::Failed("exec did not attach".into())),
-        }
+            .map_err(|e| self.exec_error(e));
+        let failed = match started {
+            Ok(StartExecResults::Attached { output, input }) => return Ok((input, output, exit)),
+            Ok(StartExecResults::Detached) => BackendError::Failed("exec did not attach".into()),
+            Err(e) => e,
+        };
+        // No end will come for an exec that did not start: forget it.
+        self.exits.lock().unwrap().remove(&exec.id);
+        Err(failed)
     }
 
-    fn exec_error(&self, e: bollard::errors::Error) -> EngineError {
+    fn exec_error(&self, e: bollard::errors::Error) -> BackendError {
         use bollard::errors::Error as E;
         if let E::DockerResponseServerError { status_code, .. } = &e {
             if *status_code == 404 || *status_code == 409 {
@@ -826,7 +830,7 @@ impl Backend for DockerBackend {
             .flatten();
         let Some((line, rest, early)) = status else {
             self.exits.lock().unwrap().remove(&exec_id);
-            return Err(EngineError::Failed(
+            return Err(BackendError::Failed(
                 "the agent did not start the process".into(),
             ));
         };
@@ -834,7 +838,7 @@ impl Backend for DockerBackend {
             Some(p) => p,
             None => {
                 self.exits.lock().unwrap().remove(&exec_id);
-                return Err(EngineError::Failed(
+                return Err(BackendError::Failed(
                     line.trim_start_matches("error=").to_string(),
                 ));
             }
@@ -953,12 +957,32 @@ impl Backend for DockerBackend {
 
     async fn until_accepting(&self, port: u16) {
         loop {
-            match self
-                .run_agent(&["wait-port", &port.to_string(), "600000"])
-                .await
-            {
-                Ok((0, _)) => return,
-                Ok(_) => {}
+            let probe = async {
+                let container = self.container_id().await?;
+                // The agent's stdin stays open while this future lives: a
+                // cancelled wait drops it, and the agent's probe ends at once.
+                let (input, mut output, exit) = self
+                    .exec_full(
+                        &container,
+                        &["wait-port", &port.to_string(), "600000"],
+                        true,
+                        None,
+                        None,
+                        true,
+                    )
+                    .await?;
+                while output.next().await.is_some() {}
+                let (_, rx) = exit.expect("tracked");
+                let code = match tokio::time::timeout(Duration::from_secs(10), rx).await {
+                    Ok(Ok(Ended::Code(c))) => c,
+                    _ => -1,
+                };
+                drop(input);
+                Ok::<i32, BackendError>(code)
+            };
+            match probe.await {
+                Ok(0) => return,
+                Ok(_) => tokio::time::sleep(Duration::from_millis(50)).await,
                 Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         }

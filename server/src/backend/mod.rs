@@ -7,11 +7,12 @@
 pub mod agent;
 pub mod bundle;
 pub mod docker;
+pub mod error;
 pub mod local;
 mod quickack;
 
-use crate::engine::error::Result;
 use async_trait::async_trait;
+pub use error::{BackendError, Result};
 use futures_util::future::BoxFuture;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -136,4 +137,21 @@ pub fn signal_name(sig: i32) -> String {
         other => return format!("SIG{other}"),
     };
     s.to_string()
+}
+
+/// `n` characters of [a-z0-9] from the OS random source (ids, tokens).
+pub fn random_string(n: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::with_capacity(n);
+    let mut buf = [0u8; 64];
+    while out.len() < n {
+        getrandom::fill(&mut buf).expect("the OS random source");
+        for &b in &buf {
+            // Rejection sampling keeps the distribution uniform.
+            if b < 252 && out.len() < n {
+                out.push(ALPHABET[(b % 36) as usize] as char);
+            }
+        }
+    }
+    out
 }

@@ -1,14 +1,10 @@
 //! `sandport run`: one process in the sandbox, driven from a terminal.
 
-use crate::backend::docker::{DockerBackend, DockerOptions};
-use crate::backend::local::{LocalBackend, LocalOptions};
 use crate::engine::error::EngineError;
-use crate::engine::{derive_sandbox_id, validate_sandbox_id};
 use crate::engine::{
-    Engine, EngineConfig, Event, ProcessInfo, StartProcess, Status, Stream, StreamSel, WaitLog,
-    WaitMode, WaitPort,
+    Engine, Event, ProcessInfo, StartProcess, Stream, StreamSel, WaitLog, WaitMode, WaitPort,
 };
-use crate::gateway::{Gateway, GatewayConfig};
+use crate::sandbox::{BackendKind, DockerSettings, GatewaySettings, Sandbox, SandboxConfig};
 use clap::{Args, ValueEnum};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -35,6 +31,11 @@ pub struct RunArgs {
     /// Extra bind mount HOST:CONTAINER[:ro] (repeatable; setting docker.mounts).
     #[arg(long, value_name = "HOST:CONTAINER[:ro]")]
     pub docker_mount: Vec<String>,
+    /// A statically linked sandport to run inside the container (setting
+    /// docker.agentPath; default $SANDPORT_AGENT, else this executable when
+    /// it is static).
+    #[arg(long, value_name = "FILE")]
+    pub docker_agent: Option<PathBuf>,
     /// DNS-safe id used in preview URLs (setting sandboxId).
     #[arg(long, value_name = "ID")]
     pub sandbox_id: Option<String>,
@@ -92,7 +93,8 @@ pub struct RunArgs {
     /// Bound of the process's stdout and stderr buffers, in bytes (added).
     #[arg(long, value_name = "BYTES", default_value_t = crate::engine::DEFAULT_LOG_CAP)]
     pub log_buffer: usize,
-    /// The command, run with /bin/sh -c.
+    /// The command: one word is a shell line (run with /bin/sh -c); several
+    /// words are an argv, each kept as written.
     #[arg(last = true, required = true, num_args = 1.., value_name = "COMMAND")]
     pub command: Vec<String>,
 }
@@ -150,7 +152,7 @@ struct Plan {
     waits: Vec<WaitStep>,
     /// Ports to expose once the waits succeed, with their names.
     exposes: Vec<(u16, Option<String>)>,
-    gateway: Option<GatewayConfig>,
+    gateway: Option<GatewaySettings>,
 }
 
 enum WaitStep {
@@ -182,16 +184,18 @@ fn plan(args: &RunArgs) -> Result<Plan, EngineError> {
     let gateway = if exposes.is_empty() {
         None
     } else {
-        let mut g = GatewayConfig::default();
+        let mut g = GatewaySettings::default();
         if let Some(l) = &args.gateway_listen {
             use std::net::ToSocketAddrs;
-            g.listen = l
-                .to_socket_addrs()
-                .ok()
-                .and_then(|mut a| a.next())
-                .ok_or_else(|| {
-                    EngineError::invalid(format!("--gateway-listen {l:?}: expected HOST:PORT"))
-                })?;
+            // The user's address: taken is an error, not a silent move.
+            g.listen = Some(
+                l.to_socket_addrs()
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .ok_or_else(|| {
+                        EngineError::invalid(format!("--gateway-listen {l:?}: expected HOST:PORT"))
+                    })?,
+            );
         }
         if let Some(d) = &args.domain {
             g.domain = d.clone();
@@ -209,7 +213,7 @@ fn plan(args: &RunArgs) -> Result<Plan, EngineError> {
         env.insert(k.to_string(), v.to_string());
     }
     let start = StartProcess {
-        command: args.command.join(" "),
+        command: command_line(&args.command)?,
         cwd: args.cwd.clone(),
         env,
         name: args.name.clone(),
@@ -252,6 +256,16 @@ fn plan(args: &RunArgs) -> Result<Plan, EngineError> {
     })
 }
 
+/// The words after `--` as one shell line: one word is a shell line as it
+/// is; several are an argv, each word quoted so that it stays one word.
+fn command_line(words: &[String]) -> Result<String, EngineError> {
+    match words {
+        [line] => Ok(line.clone()),
+        words => shlex::try_join(words.iter().map(String::as_str))
+            .map_err(|e| EngineError::invalid(format!("COMMAND: {e}"))),
+    }
+}
+
 pub async fn run(args: RunArgs) -> i32 {
     // Handlers first: a Ctrl-C or SIGTERM from now on stops what we start.
     use tokio::signal::unix::{signal, SignalKind};
@@ -286,51 +300,31 @@ pub async fn run(args: RunArgs) -> i32 {
         Some(w) => w.clone(),
         None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
     };
-    let sandbox_id = match &args.sandbox_id {
-        Some(id) => id.clone(),
-        None => derive_sandbox_id(
-            &root
-                .canonicalize()
-                .ok()
-                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-                .unwrap_or_default(),
-        ),
-    };
-    if let Err(e) = validate_sandbox_id(&sandbox_id) {
-        out.error(&e);
-        return 1;
-    }
-    let backend = match make_backend(&args, &root, &sandbox_id).await {
-        Ok(b) => b,
-        Err(e) => {
-            out.error(&e);
-            return 1;
-        }
-    };
-    let mut config = EngineConfig::new(root);
-    config.log_cap = args.log_buffer.max(4096);
-    let engine = match Engine::new(config, backend) {
-        Ok(e) => e,
-        Err(e) => {
-            out.error(&e);
-            return 1;
-        }
-    };
-    if let Err(e) = engine.set_sandbox_id(sandbox_id) {
-        out.error(&e);
-        engine.shutdown(Duration::from_secs(1)).await;
-        return 1;
-    }
-    let gateway = match plan.gateway.clone() {
-        Some(cfg) => match Gateway::start(cfg, engine.clone()).await {
-            Ok(g) => Some(g),
-            Err(e) => {
-                out.error(&e);
-                engine.shutdown(Duration::from_secs(1)).await;
-                return 1;
-            }
+    let cfg = SandboxConfig {
+        workspace_root: root,
+        sandbox_id: args.sandbox_id.clone(),
+        backend: match args.backend {
+            BackendArg::Local => BackendKind::Local,
+            BackendArg::Docker => BackendKind::Docker,
         },
-        None => None,
+        docker: DockerSettings {
+            image: args.docker_image.clone(),
+            host: args.docker_host.clone(),
+            mounts: args.docker_mount.clone(),
+            agent_path: args.docker_agent.clone(),
+        },
+        log_cap: args.log_buffer.max(4096),
+        // One process: nothing to forget.
+        keep_ended: crate::engine::DEFAULT_KEEP_ENDED,
+        ended_log_bytes: crate::engine::DEFAULT_ENDED_LOG_BYTES,
+        gateway: plan.gateway.clone(),
+    };
+    let Sandbox { engine, gateway } = match Sandbox::build(&cfg).await {
+        Ok(s) => s,
+        Err(e) => {
+            out.error(&e);
+            return 1;
+        }
     };
     let ttl = args.ttl;
     let code = drive(&engine, plan, out.clone(), stop, ttl).await;
@@ -340,31 +334,6 @@ pub async fn run(args: RunArgs) -> i32 {
     }
     engine.shutdown(Duration::from_secs(3)).await;
     code
-}
-
-async fn make_backend(
-    args: &RunArgs,
-    root: &std::path::Path,
-    sandbox_id: &str,
-) -> Result<Arc<dyn crate::backend::Backend>, EngineError> {
-    match args.backend {
-        BackendArg::Local => LocalBackend::new(LocalOptions::default())
-            .map(|b| Arc::new(b) as Arc<dyn crate::backend::Backend>)
-            .map_err(|e| {
-                EngineError::BackendUnavailable(format!("cannot start the local backend: {e}"))
-            }),
-        BackendArg::Docker => {
-            let mut o = DockerOptions::new(sandbox_id);
-            if let Some(i) = &args.docker_image {
-                o.image = i.clone();
-            }
-            o.host = args.docker_host.clone();
-            o.mounts = args.docker_mount.clone();
-            DockerBackend::new(o, root)
-                .await
-                .map(|b| Arc::new(b) as Arc<dyn crate::backend::Backend>)
-        }
-    }
 }
 
 async fn drive(
@@ -392,17 +361,20 @@ async fn drive(
     });
 
     // Output follows the buffer from our own offsets; events only wake us.
+    // Where the printer is in each stream; shared so that a `ready` line is
+    // printed after the output that made it ready.
+    let pos = Arc::new(std::sync::Mutex::new([0u64; 2]));
     let printer = {
         let engine = engine.clone();
         let id = id.clone();
         let out = out.clone();
+        let pos = pos.clone();
         let mut rx = engine.subscribe();
         tokio::spawn(async move {
-            let mut pos = [0u64; 2];
             loop {
-                print_new(&engine, &id, &mut pos, &out);
+                print_new(&engine, &id, &mut pos.lock().unwrap(), &out);
                 if engine.output_finished(&id) {
-                    print_new(&engine, &id, &mut pos, &out);
+                    print_new(&engine, &id, &mut pos.lock().unwrap(), &out);
                     return;
                 }
                 match rx.recv().await {
@@ -436,10 +408,13 @@ async fn drive(
         };
         tokio::select! {
             r = fut => match r {
-                Ok((condition, elapsed)) => out.emit(
-                    json!({"event": "ready", "condition": condition, "elapsedMs": elapsed}),
-                    || Some(format!("sandport: ready: {condition} after {elapsed} ms")),
-                ),
+                Ok((condition, elapsed)) => {
+                    print_new(engine, &id, &mut pos.lock().unwrap(), &out);
+                    out.emit(
+                        json!({"event": "ready", "condition": condition, "elapsedMs": elapsed}),
+                        || Some(format!("sandport: ready: {condition} after {elapsed} ms")),
+                    )
+                }
                 Err(e) => {
                     out.error(&e);
                     let _ = engine.kill_process(&id, None, Some(Duration::from_secs(3))).await;
@@ -478,13 +453,13 @@ async fn drive(
     let ended = async {
         loop {
             match events.recv().await {
-                Ok(Event::ProcessChanged(p)) if p.id == id && p.status != Status::Running => {
+                Ok(Event::ProcessChanged(p)) if p.id == id && p.status.is_ended() => {
                     return p;
                 }
                 Ok(Event::Notice(m)) => eprintln!("sandport: {m}"),
                 Ok(_) | Err(RecvError::Lagged(_)) => {
                     if let Ok(p) = engine.get_process(&id) {
-                        if p.status != Status::Running {
+                        if p.status.is_ended() {
                             return p;
                         }
                     }
@@ -551,10 +526,12 @@ fn print_new(engine: &Engine, id: &str, pos: &mut [u64; 2], out: &Out) {
                     },
                 );
             }
+            // Past what was dropped even with no whole line yet: each drop
+            // is told once.
+            pos[i] = r.next;
             if r.text.is_empty() {
                 break;
             }
-            pos[i] = r.next;
             let text = String::from_utf8_lossy(&r.text);
             // One write per batch, not per line (stdout is line-buffered).
             let mut o = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());

@@ -12,6 +12,8 @@ pub enum EngineError {
     ProcessNotFound(String),
     #[error("process id {0:?} is already in use")]
     ProcessIdInUse(String),
+    #[error("process {0:?} is running: kill it first")]
+    ProcessRunning(String),
     #[error("timed out after {timeout_ms} ms waiting for {condition}")]
     ReadyTimeout {
         condition: String,
@@ -61,6 +63,18 @@ pub enum EngineError {
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
+/// The one mapping of the backend's errors.
+impl From<crate::backend::BackendError> for EngineError {
+    fn from(e: crate::backend::BackendError) -> Self {
+        use crate::backend::BackendError as B;
+        match e {
+            B::Unavailable(m) => EngineError::BackendUnavailable(m),
+            B::Invalid(m) => EngineError::InvalidArgument(m),
+            B::Failed(m) => EngineError::Failed(m),
+        }
+    }
+}
+
 impl EngineError {
     /// The contract's `data.code`.
     pub fn code(&self) -> &'static str {
@@ -68,6 +82,7 @@ impl EngineError {
             EngineError::InvalidArgument(_) => "INVALID_ARGUMENT",
             EngineError::ProcessNotFound(_) => "PROCESS_NOT_FOUND",
             EngineError::ProcessIdInUse(_) => "PROCESS_ID_IN_USE",
+            EngineError::ProcessRunning(_) => "PROCESS_RUNNING",
             EngineError::ReadyTimeout { .. } => "PROCESS_READY_TIMEOUT",
             EngineError::ExitedBeforeReady { .. } => "PROCESS_EXITED_BEFORE_READY",
             EngineError::InvalidPort(_) => "INVALID_PORT",
@@ -110,7 +125,9 @@ impl EngineError {
                 m.insert("status".into(), json!(status));
                 m.insert("logTail".into(), json!(log_tail));
             }
-            EngineError::ProcessNotFound(id) | EngineError::ProcessIdInUse(id) => {
+            EngineError::ProcessNotFound(id)
+            | EngineError::ProcessIdInUse(id)
+            | EngineError::ProcessRunning(id) => {
                 m.insert("processId".into(), json!(id));
             }
             EngineError::ServiceNotFound(name) => {

@@ -49,6 +49,47 @@ impl StreamBuf {
         self.end
     }
 
+    /// Bytes kept now.
+    pub fn len(&self) -> usize {
+        (self.end - self.start) as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+
+    /// Copy what is kept into one buffer of its own, so that it holds only
+    /// its own bytes (no read buffer it was sliced from, no chunk list).
+    pub fn compact(&mut self) {
+        if self.chunks.len() == 1 && self.chunks[0].len() == self.len() {
+            // One chunk may still be a slice of a bigger read buffer.
+            let c = &self.chunks[0];
+            self.chunks[0] = Bytes::copy_from_slice(c);
+        } else if !self.chunks.is_empty() {
+            let all = self.read(self.start, usize::MAX).bytes;
+            self.chunks = VecDeque::from([Bytes::from(all)]);
+        }
+        self.chunks.shrink_to_fit();
+    }
+
+    /// Forget the oldest `n` kept bytes (all if fewer), copying what stays
+    /// so the forgotten bytes are freed. Returns how many were forgotten.
+    pub fn trim_front(&mut self, n: usize) -> usize {
+        let n = n.min(self.len());
+        if n == 0 {
+            return 0;
+        }
+        let rest = self.read(self.start + n as u64, usize::MAX).bytes;
+        self.start += n as u64;
+        self.chunks = if rest.is_empty() {
+            VecDeque::new()
+        } else {
+            VecDeque::from([Bytes::from(rest)])
+        };
+        self.chunks.shrink_to_fit();
+        n
+    }
+
     pub fn push(&mut self, chunk: Bytes) {
         if chunk.is_empty() {
             return;
@@ -200,6 +241,27 @@ mod tests {
         assert_eq!(r.bytes, b"89");
         assert_eq!(r.next, 10);
         assert_eq!(s.read(13, 5).bytes, b"");
+    }
+
+    #[test]
+    fn compact_and_trim_keep_offsets() {
+        let mut s = StreamBuf::new(100);
+        s.push(Bytes::from_static(b"abc"));
+        s.push(Bytes::from_static(b"defg"));
+        s.compact();
+        assert_eq!(s.len(), 7);
+        assert_eq!(s.read(2, usize::MAX).bytes, b"cdefg");
+        assert_eq!(s.trim_front(3), 3);
+        assert_eq!(s.start(), 3);
+        assert_eq!(s.end(), 7);
+        let r = s.read(0, usize::MAX);
+        assert_eq!(r.bytes, b"defg");
+        assert_eq!(r.dropped, 3);
+        assert_eq!(s.trim_front(10), 4);
+        assert!(s.is_empty());
+        assert_eq!(s.read(7, 10).bytes, b"");
+        s.push(Bytes::from_static(b"h"));
+        assert_eq!(s.read(7, 10).bytes, b"h");
     }
 
     #[test]

@@ -19,13 +19,14 @@ pub mod services;
 pub mod types;
 mod waits;
 
+pub(crate) use crate::backend::random_string;
 use crate::backend::{signal_from_name, Backend, Conn, SpawnSpec};
 use error::{EngineError, Result};
-use process::{Proc, State};
-use std::collections::HashMap;
+use process::{Proc, Run};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 pub use types::*;
@@ -36,6 +37,11 @@ pub const DEFAULT_LOG_CAP: usize = 4 * 1024 * 1024;
 pub const MAX_TIMEOUT_MS: u64 = 86_400_000;
 /// A kill this soon after the start may race the shell's start-up.
 const START_RACE: Duration = Duration::from_millis(500);
+/// Ended processes kept (with their logs) unless the settings say otherwise.
+pub const DEFAULT_KEEP_ENDED: usize = 100;
+/// Bound of the logs of all ended processes together, unless the settings
+/// say otherwise.
+pub const DEFAULT_ENDED_LOG_BYTES: usize = 16 * 1024 * 1024;
 /// Output kept per stream by `exec`.
 pub const EXEC_OUTPUT_CAP: usize = 1024 * 1024;
 
@@ -43,6 +49,11 @@ pub const EXEC_OUTPUT_CAP: usize = 1024 * 1024;
 pub struct EngineConfig {
     pub workspace_root: PathBuf,
     pub log_cap: usize,
+    /// How many ended processes are kept; the oldest ended is forgotten first.
+    pub keep_ended: usize,
+    /// Bound of the logs of all ended processes together; the oldest ended
+    /// process's logs are trimmed first.
+    pub ended_log_bytes: usize,
 }
 
 impl EngineConfig {
@@ -50,6 +61,8 @@ impl EngineConfig {
         EngineConfig {
             workspace_root: workspace_root.into(),
             log_cap: DEFAULT_LOG_CAP,
+            keep_ended: DEFAULT_KEEP_ENDED,
+            ended_log_bytes: DEFAULT_ENDED_LOG_BYTES,
         }
     }
 }
@@ -63,11 +76,76 @@ struct Inner {
     root: PathBuf,
     log_cap: usize,
     backend: Arc<dyn Backend>,
-    procs: Mutex<HashMap<String, Arc<Proc>>>,
+    procs: Mutex<Table>,
     seq: AtomicU64,
     events: broadcast::Sender<Event>,
     // ---- gateway: exposed ports, see exposure.rs (its `impl Engine`) ----
     exposures: exposure::Exposures,
+}
+
+/// The processes the engine knows: every running (or starting) one and the
+/// most recent ended ones, within the retention bounds.
+struct Table {
+    procs: HashMap<String, Arc<Proc>>,
+    /// Ended processes by the order they ended (oldest first), with the
+    /// log bytes counted for each in `ended_bytes`.
+    ended: BTreeMap<u64, (Arc<Proc>, usize)>,
+    ended_bytes: usize,
+    end_seq: u64,
+    keep_ended: usize,
+    ended_log_bytes: usize,
+}
+
+impl Table {
+    /// Forget the oldest ended processes beyond `keep_ended`, then trim the
+    /// oldest ended logs beyond `ended_log_bytes`. The ids forgotten.
+    fn enforce(&mut self) -> Vec<String> {
+        let mut gone = Vec::new();
+        while self.ended.len() > self.keep_ended {
+            let Some((_, (p, size))) = self.ended.pop_first() else {
+                break;
+            };
+            self.ended_bytes -= size;
+            if self.procs.get(&p.id).is_some_and(|q| Arc::ptr_eq(q, &p)) {
+                self.procs.remove(&p.id);
+            }
+            gone.push(p.id.clone());
+        }
+        let bound = self.ended_log_bytes;
+        let mut total = self.ended_bytes;
+        for (p, size) in self.ended.values_mut() {
+            if total <= bound {
+                break;
+            }
+            let mut bufs = p.bufs.lock().unwrap();
+            // Output that came after its end (a background job holding
+            // the pipe) is counted from now on.
+            let actual: usize = bufs.iter().map(|b| b.len()).sum();
+            total = total - *size + actual;
+            *size = actual;
+            let mut over = total.saturating_sub(bound).min(actual);
+            // Half from each stream, the rest from whichever has more.
+            let [out, err] = &mut *bufs;
+            let mut cut = out.trim_front(over.div_ceil(2));
+            cut += err.trim_front(over - cut);
+            cut += out.trim_front(over - cut);
+            over -= cut;
+            debug_assert_eq!(over, 0);
+            *size -= cut;
+            total -= cut;
+        }
+        self.ended_bytes = total;
+        gone
+    }
+
+    /// Forget one process (it has ended) and what its logs counted.
+    fn forget(&mut self, p: &Arc<Proc>) {
+        self.procs.remove(&p.id);
+        let order = p.end_order.load(Ordering::Acquire);
+        if let Some((_, size)) = self.ended.remove(&order) {
+            self.ended_bytes -= size;
+        }
+    }
 }
 
 /// Lines read by [`Engine::read_lines`].
@@ -121,7 +199,14 @@ impl Engine {
                 root,
                 log_cap: config.log_cap,
                 backend,
-                procs: Mutex::new(HashMap::new()),
+                procs: Mutex::new(Table {
+                    procs: HashMap::new(),
+                    ended: BTreeMap::new(),
+                    ended_bytes: 0,
+                    end_seq: 0,
+                    keep_ended: config.keep_ended,
+                    ended_log_bytes: config.ended_log_bytes,
+                }),
                 seq: AtomicU64::new(0),
                 events,
                 // ---- gateway ----
@@ -160,9 +245,66 @@ impl Engine {
             .procs
             .lock()
             .unwrap()
+            .procs
             .get(id)
             .cloned()
             .ok_or_else(|| EngineError::ProcessNotFound(id.to_string()))
+    }
+
+    // ---- retention ----------------------------------------------------
+
+    /// Apply new retention bounds at once (forgetting or trimming what is
+    /// now over them).
+    pub fn set_retention(&self, keep_ended: usize, ended_log_bytes: usize) {
+        let gone = {
+            let mut t = self.inner.procs.lock().unwrap();
+            t.keep_ended = keep_ended;
+            t.ended_log_bytes = ended_log_bytes;
+            t.enforce()
+        };
+        for id in gone {
+            self.emit(Event::ProcessRemoved(id));
+        }
+    }
+
+    /// Forget an ended process and its logs: `Ok(true)` if it was known,
+    /// `Ok(false)` if not; a running (or starting) one is refused.
+    pub fn remove_process(&self, id: &str) -> Result<bool> {
+        {
+            let mut t = self.inner.procs.lock().unwrap();
+            let Some(p) = t.procs.get(id).cloned() else {
+                return Ok(false);
+            };
+            if p.is_running() {
+                return Err(EngineError::ProcessRunning(id.to_string()));
+            }
+            t.forget(&p);
+        }
+        self.emit(Event::ProcessRemoved(id.to_string()));
+        Ok(true)
+    }
+
+    /// A process has ended: its logs are copied into buffers of their own,
+    /// it joins the ended ones, and the retention bounds are applied.
+    fn retire(&self, p: &Arc<Proc>) {
+        p.bufs.lock().unwrap().iter_mut().for_each(|b| b.compact());
+        let size = p.log_bytes();
+        let gone = {
+            let mut t = self.inner.procs.lock().unwrap();
+            // Removed meanwhile (it had ended), and maybe its id reused.
+            if !t.procs.get(&p.id).is_some_and(|q| Arc::ptr_eq(q, p)) {
+                return;
+            }
+            t.end_seq += 1;
+            let order = t.end_seq;
+            p.end_order.store(order, Ordering::Release);
+            t.ended.insert(order, (p.clone(), size));
+            t.ended_bytes += size;
+            t.enforce()
+        };
+        for id in gone {
+            self.emit(Event::ProcessRemoved(id));
+        }
     }
 
     // ---- processes ----------------------------------------------------
@@ -177,73 +319,57 @@ impl Engine {
         check_env(&req.env)?;
         let cwd = paths::resolve_dir(&self.inner.root, req.cwd.as_deref())?;
         let id = req.process_id.clone().unwrap_or_else(new_process_id);
-        // Reserve the id before spawning so two racing starts cannot share it.
+        // Reserve the id before spawning so two racing starts cannot share
+        // it; until the backend has spawned it, it is `starting`.
         let seq = self.inner.seq.fetch_add(1, Ordering::Relaxed);
+        let proc = Arc::new(Proc::starting(
+            id.clone(),
+            req.name,
+            req.command.clone(),
+            cwd.display().to_string(),
+            seq,
+            self.inner.log_cap,
+        ));
         {
-            let mut procs = self.inner.procs.lock().unwrap();
-            if procs.contains_key(&id) {
+            let mut t = self.inner.procs.lock().unwrap();
+            if t.procs.contains_key(&id) {
                 return Err(EngineError::ProcessIdInUse(id));
             }
-            let placeholder = Proc::new(
-                id.clone(),
-                req.name.clone(),
-                req.command.clone(),
-                cwd.display().to_string(),
-                None,
-                seq,
-                1,
-                None,
-                State {
-                    status: Status::Error,
-                    exit_code: None,
-                    signal: None,
-                    ended_at: None,
-                },
-            );
-            procs.insert(id.clone(), Arc::new(placeholder));
+            t.procs.insert(id.clone(), proc.clone());
         }
+        // If this future is dropped while the backend spawns (a cancelled
+        // request), the process did not start: say so rather than leave it
+        // `starting` for ever.
+        struct Unstarted<'a>(&'a Engine, &'a Arc<Proc>, bool);
+        impl Drop for Unstarted<'_> {
+            fn drop(&mut self) {
+                if self.2 {
+                    self.1.set_failed();
+                    self.0.emit(Event::ProcessChanged(self.1.info()));
+                    self.0.retire(self.1);
+                }
+            }
+        }
+        let mut guard = Unstarted(self, &proc, true);
         let spawned = self
             .inner
             .backend
             .spawn(SpawnSpec {
-                command: req.command.clone(),
-                cwd: cwd.clone(),
-                env: req.env.clone(),
+                command: req.command,
+                cwd,
+                env: req.env,
             })
             .await;
-        let spawned = match spawned {
-            Ok(s) => s,
-            Err(e) => {
-                // Recorded as `error` (could not be started), and said so.
-                let p = self.inner.procs.lock().unwrap().get(&id).cloned();
-                if let Some(p) = p {
-                    p.state.lock().unwrap().ended_at = Some(process::now_rfc3339());
-                    self.emit(Event::ProcessChanged(p.info()));
-                }
-                return Err(e);
-            }
-        };
-        let proc = Arc::new(Proc::new(
-            id.clone(),
-            req.name,
-            req.command,
-            spawned.cwd_display,
-            spawned.pid,
-            seq,
-            self.inner.log_cap,
-            Some(spawned.signaller),
-            State {
-                status: Status::Running,
-                exit_code: None,
-                signal: None,
-                ended_at: None,
-            },
-        ));
-        self.inner
-            .procs
-            .lock()
-            .unwrap()
-            .insert(id.clone(), proc.clone());
+        // Recorded as `error` (could not be started) by the guard, and said so.
+        let spawned = spawned?;
+        guard.2 = false;
+        drop(guard);
+        proc.set_running(Run {
+            pid: spawned.pid,
+            cwd_display: spawned.cwd_display,
+            signaller: spawned.signaller,
+            spawned: Instant::now(),
+        });
         let ev = self.inner.events.clone();
         tokio::spawn(process::pump(
             proc.clone(),
@@ -259,12 +385,26 @@ impl Engine {
         ));
         let info = proc.info();
         self.emit(Event::ProcessChanged(info.clone()));
-        tokio::spawn(process::watch_exit(proc, spawned.exit, ev));
+        let engine = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            process::watch_exit(proc.clone(), spawned.exit, ev).await;
+            if let Some(inner) = Weak::upgrade(&engine) {
+                Engine { inner }.retire(&proc);
+            }
+        });
         Ok(info)
     }
 
     pub fn list_processes(&self) -> Vec<ProcessInfo> {
-        let mut v: Vec<Arc<Proc>> = self.inner.procs.lock().unwrap().values().cloned().collect();
+        let mut v: Vec<Arc<Proc>> = self
+            .inner
+            .procs
+            .lock()
+            .unwrap()
+            .procs
+            .values()
+            .cloned()
+            .collect();
         v.sort_by_key(|p| p.seq);
         v.iter().map(|p| p.info()).collect()
     }
@@ -278,7 +418,12 @@ impl Engine {
             .filter(|p| p.status == Status::Running)
             .filter_map(|p| p.pid)
             .collect();
-        let ports = self.inner.backend.listening_ports(&pids).await;
+        // Nothing runs: nothing to scan.
+        let ports = if pids.is_empty() {
+            Default::default()
+        } else {
+            self.inner.backend.listening_ports(&pids).await
+        };
         for p in &mut list {
             p.listening_ports = Some(
                 p.pid
@@ -288,6 +433,12 @@ impl Engine {
             );
         }
         list
+    }
+
+    /// How many processes run (or start) now.
+    pub fn running_count(&self) -> usize {
+        let t = self.inner.procs.lock().unwrap();
+        t.procs.len() - t.ended.len()
     }
 
     pub fn get_process(&self, id: &str) -> Result<ProcessInfo> {
@@ -504,6 +655,7 @@ impl Engine {
             .procs
             .lock()
             .unwrap()
+            .procs
             .values()
             .filter(|p| p.is_running())
             .cloned()
@@ -522,7 +674,9 @@ impl Engine {
 }
 
 async fn kill_proc(p: &Arc<Proc>, sig: i32, grace: Duration) {
-    let Some(sg) = p.signaller.clone() else {
+    // A kill during the start applies once it has started.
+    p.started().await;
+    let Some(sg) = p.signaller() else {
         return;
     };
     let mut seen: HashMap<u32, String> = sg.members().await.into_iter().collect();
@@ -544,29 +698,31 @@ async fn kill_proc(p: &Arc<Proc>, sig: i32, grace: Duration) {
     // process that joined the group after the signal, or has exec'd another
     // program since, gets it again. (Later, a process forked by a trap is
     // the program's own business: it is left alone.)
-    let racy_start = p.spawned.elapsed() < START_RACE;
+    let racy_start = p.run().is_some_and(|r| r.spawned.elapsed() < START_RACE);
     let deadline = tokio::time::Instant::now() + grace;
-    let mut step = Duration::from_millis(5);
-    loop {
-        let members = sg.members().await;
-        if members.is_empty() && !p.is_running() {
-            break;
+    // The grace is the caller's: however slow a look at the group is (on
+    // Docker each is an exec), SIGKILL goes out when it is over.
+    let polite = async {
+        let mut step = Duration::from_millis(5);
+        loop {
+            let members = sg.members().await;
+            if members.is_empty() && !p.is_running() {
+                return;
+            }
+            let fresh: Vec<u32> = members
+                .into_iter()
+                .filter(|(pid, comm)| seen.insert(*pid, comm.clone()).as_ref() != Some(comm))
+                .map(|(pid, _)| pid)
+                .collect();
+            if racy_start && !fresh.is_empty() {
+                sg.signal_pids(sig, &fresh).await;
+            }
+            let _ = tokio::time::timeout(step, p.ended()).await;
+            step = (step * 2).min(Duration::from_millis(100));
         }
-        let fresh: Vec<u32> = members
-            .into_iter()
-            .filter(|(pid, comm)| seen.insert(*pid, comm.clone()).as_ref() != Some(comm))
-            .map(|(pid, _)| pid)
-            .collect();
-        if racy_start && !fresh.is_empty() {
-            sg.signal_pids(sig, &fresh).await;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            let _ = sg.signal_group(libc::SIGKILL).await;
-            break;
-        }
-        let _ =
-            tokio::time::timeout(step.min(deadline - tokio::time::Instant::now()), p.ended()).await;
-        step = (step * 2).min(Duration::from_millis(100));
+    };
+    if tokio::time::timeout_at(deadline, polite).await.is_err() {
+        let _ = sg.signal_group(libc::SIGKILL).await;
     }
     tokio::time::timeout(Duration::from_secs(5), p.ended())
         .await
@@ -664,22 +820,6 @@ fn validate_id(id: &str) -> Result<()> {
             "processId {id:?} must be 1-128 characters of [A-Za-z0-9_.:-]"
         )))
     }
-}
-
-pub(crate) fn random_string(n: usize) -> String {
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut out = String::with_capacity(n);
-    let mut buf = [0u8; 64];
-    while out.len() < n {
-        getrandom::fill(&mut buf).expect("the OS random source");
-        for &b in &buf {
-            // Rejection sampling keeps the distribution uniform.
-            if b < 252 && out.len() < n {
-                out.push(ALPHABET[(b % 36) as usize] as char);
-            }
-        }
-    }
-    out
 }
 
 fn new_process_id() -> String {

@@ -4,9 +4,9 @@
 use super::logs::StreamBuf;
 use super::types::{Event, ProcessInfo, Status, Stream};
 use crate::backend::{signal_name, Ended, Signaller};
-use bytes::BytesMut;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
+use bytes::{Bytes, BytesMut};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::{broadcast, watch};
@@ -28,21 +28,33 @@ pub struct Proc {
     pub id: String,
     pub name: Option<String>,
     pub command: String,
-    pub cwd: String,
-    pub pid: Option<u32>,
+    /// The working directory asked for (host path), shown until the backend
+    /// says how it shows it.
+    cwd: String,
     pub started_at: String,
-    /// When it was spawned (monotonic), for the start-up kill race.
-    pub spawned: std::time::Instant,
     pub seq: u64,
     pub state: Mutex<State>,
     /// stdout, stderr.
     pub bufs: Mutex<[StreamBuf; 2]>,
     /// Bumped on every output chunk and state change; waits watch it.
     pub changed: watch::Sender<u64>,
-    pub signaller: Option<Arc<dyn Signaller>>,
+    /// Set once the backend has spawned it (status leaves `starting`).
+    run: OnceLock<Run>,
     /// The server sent it a signal (so its end is `killed`).
     pub signalled: AtomicBool,
     open_streams: AtomicU8,
+    /// Its place among the ended processes (0: not ended yet); the engine's
+    /// retention bound forgets the lowest first.
+    pub(crate) end_order: AtomicU64,
+}
+
+/// What a process has once it runs.
+pub struct Run {
+    pub pid: Option<u32>,
+    pub cwd_display: String,
+    pub signaller: Arc<dyn Signaller>,
+    /// When it was spawned (monotonic), for the start-up kill race.
+    pub spawned: std::time::Instant,
 }
 
 pub fn now_rfc3339() -> String {
@@ -52,34 +64,75 @@ pub fn now_rfc3339() -> String {
 }
 
 impl Proc {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
+    /// A process being spawned: status `starting`, no output yet.
+    pub fn starting(
         id: String,
         name: Option<String>,
         command: String,
         cwd: String,
-        pid: Option<u32>,
         seq: u64,
         log_cap: usize,
-        signaller: Option<Arc<dyn Signaller>>,
-        state: State,
     ) -> Self {
         Proc {
             id,
             name,
             command,
             cwd,
-            pid,
             started_at: now_rfc3339(),
-            spawned: std::time::Instant::now(),
             seq,
-            state: Mutex::new(state),
+            state: Mutex::new(State {
+                status: Status::Starting,
+                exit_code: None,
+                signal: None,
+                ended_at: None,
+            }),
             bufs: Mutex::new([StreamBuf::new(log_cap), StreamBuf::new(log_cap)]),
             changed: watch::channel(0).0,
-            signaller,
+            run: OnceLock::new(),
             signalled: AtomicBool::new(false),
             open_streams: AtomicU8::new(2),
+            end_order: AtomicU64::new(0),
         }
+    }
+
+    /// The backend spawned it: it runs now.
+    pub fn set_running(&self, run: Run) {
+        let _ = self.run.set(run);
+        {
+            let mut st = self.state.lock().unwrap();
+            if st.status == Status::Starting {
+                st.status = Status::Running;
+            }
+        }
+        self.bump();
+    }
+
+    /// The backend could not spawn it: it ended as `error`, with no output.
+    pub fn set_failed(&self) {
+        {
+            let mut st = self.state.lock().unwrap();
+            st.status = Status::Error;
+            st.ended_at = Some(now_rfc3339());
+        }
+        self.bufs
+            .lock()
+            .unwrap()
+            .iter_mut()
+            .for_each(|b| b.closed = true);
+        self.open_streams.store(0, Ordering::Release);
+        self.bump();
+    }
+
+    pub fn run(&self) -> Option<&Run> {
+        self.run.get()
+    }
+
+    pub fn signaller(&self) -> Option<Arc<dyn Signaller>> {
+        self.run.get().map(|r| r.signaller.clone())
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.run.get().and_then(|r| r.pid)
     }
 
     pub fn info(&self) -> ProcessInfo {
@@ -87,9 +140,13 @@ impl Proc {
         ProcessInfo {
             id: self.id.clone(),
             name: self.name.clone(),
-            pid: self.pid,
+            pid: self.pid(),
             command: self.command.clone(),
-            cwd: self.cwd.clone(),
+            cwd: self
+                .run
+                .get()
+                .map(|r| r.cwd_display.clone())
+                .unwrap_or_else(|| self.cwd.clone()),
             status: st.status,
             exit_code: st.exit_code,
             signal: st.signal,
@@ -99,8 +156,24 @@ impl Proc {
         }
     }
 
+    /// Resolves once it has left `starting` (at once if it has).
+    pub async fn started(&self) {
+        let mut rx = self.changed.subscribe();
+        while self.state.lock().unwrap().status == Status::Starting {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Bytes its logs hold now.
+    pub fn log_bytes(&self) -> usize {
+        self.bufs.lock().unwrap().iter().map(|b| b.len()).sum()
+    }
+
+    /// Running or starting: not ended.
     pub fn is_running(&self) -> bool {
-        self.state.lock().unwrap().status == Status::Running
+        !self.state.lock().unwrap().status.is_ended()
     }
 
     pub fn bump(&self) {
@@ -149,12 +222,21 @@ pub async fn pump(
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     loop {
         if buf.capacity() < READ_CHUNK / 4 {
-            buf.reserve(READ_CHUNK);
+            buf = BytesMut::with_capacity(READ_CHUNK);
         }
         match r.read_buf(&mut buf).await {
             Ok(0) | Err(_) => break,
-            Ok(_) => {
-                let chunk = buf.split().freeze();
+            Ok(n) => {
+                // A chunk that fills most of the read buffer keeps it (no
+                // copy, little waste); a smaller one is copied out, so that
+                // kept output never pins a mostly empty 1 MiB buffer.
+                let chunk = if n >= READ_CHUNK / 2 {
+                    buf.split().freeze()
+                } else {
+                    let c = Bytes::copy_from_slice(&buf[..n]);
+                    buf.clear();
+                    c
+                };
                 proc.bufs.lock().unwrap()[idx].push(chunk);
                 proc.bump();
                 let _ = events.send(Event::Output {
@@ -164,6 +246,7 @@ pub async fn pump(
             }
         }
     }
+    drop(buf);
     proc.bufs.lock().unwrap()[idx].closed = true;
     proc.open_streams.fetch_sub(1, Ordering::AcqRel);
     proc.bump();

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Being spawned: not running yet, never reported as `error` meanwhile.
+    Starting,
     Running,
     Completed,
     Failed,
@@ -17,12 +19,18 @@ pub enum Status {
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Starting => "starting",
             Status::Running => "running",
             Status::Completed => "completed",
             Status::Failed => "failed",
             Status::Killed => "killed",
             Status::Error => "error",
         }
+    }
+
+    /// Completed, failed, killed or error: it will not change again.
+    pub fn is_ended(self) -> bool {
+        !matches!(self, Status::Starting | Status::Running)
     }
 }
 
@@ -211,4 +219,7 @@ pub enum Event {
     /// Something the user should hear of that is no single process's or
     /// port's change: the sandbox container stopped under us, say.
     Notice(String),
+    /// The process (its id) was forgotten: by `remove_process` or by the
+    /// bound on ended processes kept. Its id may be used again.
+    ProcessRemoved(String),
 }

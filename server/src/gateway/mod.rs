@@ -89,6 +89,10 @@ impl Default for Limits {
 pub struct GatewayConfig {
     /// Default `127.0.0.1:7357` ([`DEFAULT_PORT`]).
     pub listen: SocketAddr,
+    /// When `listen`'s port is taken, listen on another port of the same
+    /// host (the default address) instead of failing (an address the user
+    /// chose).
+    pub move_if_taken: bool,
     /// PEM certificate chain and key: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN).
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
@@ -105,6 +109,7 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), DEFAULT_PORT),
+            move_if_taken: true,
             tls_cert: None,
             tls_key: None,
             host_header: HostHeader::Localhost,
@@ -158,7 +163,7 @@ pub struct Gateway {
 
 impl Gateway {
     /// Binds `cfg.listen` (another port on the same host if that one is
-    /// taken), tells the engine how URLs look and which port is its own, and
+    /// taken and `cfg.move_if_taken`), tells the engine how URLs look and which port is its own, and
     /// starts serving.
     pub async fn start(cfg: GatewayConfig, engine: Engine) -> Result<Gateway, EngineError> {
         let acceptor = match (&cfg.tls_cert, &cfg.tls_key) {
@@ -168,6 +173,13 @@ impl Gateway {
         };
         let listener = match TcpListener::bind(cfg.listen).await {
             Ok(l) => l,
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse && !cfg.move_if_taken => {
+                return Err(EngineError::Failed(format!(
+                    "the gateway cannot listen on {}: the port is taken (choose another \
+                     address, or leave it unset to let the default move)",
+                    cfg.listen
+                )))
+            }
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
                 tracing::warn!(
                     listen = %cfg.listen,

@@ -400,7 +400,7 @@ async fn forward(
         Ok(r) => r,
         Err(UpstreamError::Connect(e)) => {
             tracing::debug!(port = t.port, "upstream connect failed: {e}");
-            let hint = hint::not_responding(t.port, sh.engine.backend_name());
+            let hint = hint::not_responding(t.port, sh.engine.backend_name()).await;
             return body::error(
                 StatusCode::BAD_GATEWAY,
                 "SERVICE_NOT_RESPONDING",

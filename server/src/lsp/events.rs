@@ -11,7 +11,7 @@
 //! `dropped`, in bytes, and can no longer be had from `getLogs` either).
 
 use super::Shared;
-use crate::engine::{Event, Status, Stream};
+use crate::engine::{Event, Stream};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -56,7 +56,7 @@ pub async fn forward(shared: Arc<Shared>, mut rx: tokio::sync::broadcast::Receiv
                 // the output that came before it).
                 let o = procs.entry(info.id.clone()).or_default();
                 o.dirty = [true, true];
-                if info.status == Status::Running {
+                if !info.status.is_ended() {
                     shared
                         .notify_value("sandport/processChanged", json!(info))
                         .await;
@@ -77,6 +77,13 @@ pub async fn forward(shared: Arc<Shared>, mut rx: tokio::sync::broadcast::Receiv
                     )
                     .await;
             }
+            Some(Ok(Event::ProcessRemoved(id))) => {
+                procs.remove(&id);
+                shared
+                    .notify_value("sandport/processRemoved", json!({ "processId": id }))
+                    .await;
+                shared.lens_maybe_changed();
+            }
             Some(Ok(Event::PortsChanged(ports))) => {
                 shared
                     .notify_value("sandport/portsChanged", json!({ "ports": ports }))
@@ -85,7 +92,22 @@ pub async fn forward(shared: Arc<Shared>, mut rx: tokio::sync::broadcast::Receiv
             }
             Some(Err(RecvError::Lagged(n))) => {
                 tracing::debug!("event subscriber lagged by {n}; resynchronising");
-                for p in engine.list_processes() {
+                let list = engine.list_processes();
+                // Forgotten while we lagged: the editor drops them too.
+                let live: std::collections::HashSet<&str> =
+                    list.iter().map(|p| p.id.as_str()).collect();
+                let gone: Vec<String> = procs
+                    .keys()
+                    .filter(|id| !live.contains(id.as_str()))
+                    .cloned()
+                    .collect();
+                for id in gone {
+                    procs.remove(&id);
+                    shared
+                        .notify_value("sandport/processRemoved", json!({ "processId": id }))
+                        .await;
+                }
+                for p in list {
                     procs.entry(p.id.clone()).or_default().dirty = [true, true];
                     shared
                         .notify_value("sandport/processChanged", json!(p))

@@ -23,12 +23,10 @@ pub mod progress;
 pub mod service;
 pub mod settings;
 
-use crate::backend::docker::{DockerBackend, DockerOptions};
-use crate::backend::local::{LocalBackend, LocalOptions};
-use crate::backend::Backend;
 use crate::engine::error::EngineError;
-use crate::engine::{derive_sandbox_id, Engine, EngineConfig};
+use crate::engine::Engine;
 use crate::gateway::Gateway;
+use crate::sandbox::Sandbox;
 use serde_json::{json, Value};
 use settings::Settings;
 use std::collections::{BTreeSet, HashMap};
@@ -93,6 +91,7 @@ macro_rules! notification {
 notification!(LogNote, "sandport/log");
 notification!(ProcessChangedNote, "sandport/processChanged");
 notification!(PortsChangedNote, "sandport/portsChanged");
+notification!(ProcessRemovedNote, "sandport/processRemoved");
 
 /// The one mapping from engine errors to JSON-RPC errors: `data` is
 /// `error.to_data()`; the JSON-RPC code is `-32602` for bad params, `-32800`
@@ -126,6 +125,11 @@ impl Shared {
             "sandport/portsChanged" => {
                 self.client
                     .send_notification::<PortsChangedNote>(params)
+                    .await
+            }
+            "sandport/processRemoved" => {
+                self.client
+                    .send_notification::<ProcessRemovedNote>(params)
                     .await
             }
             other => tracing::error!("no such notification {other}"),
@@ -228,65 +232,59 @@ fn pid_alive(pid: u32) -> bool {
     }
 }
 
+/// Whether a process with this pid exists here (in any state): `kill(pid, 0)`
+/// fails with `ESRCH` only when there is none.
+fn pid_visible(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
 impl LanguageServer for Server {
     async fn initialize(&self, params: InitializeParams) -> RpcResult<InitializeResult> {
         let root = workspace_root(&params);
         let _ = self.s.caps.set(client_caps(&params.capabilities));
         let (settings, warnings) = Settings::parse(params.initialization_options.as_ref());
+        // `window/showMessage` is allowed while `initialize` runs.
         for w in warnings {
             tracing::warn!("{w}");
+            self.s
+                .client
+                .show_message(MessageType::WARNING, format!("Sandport: {w}"))
+                .await;
         }
         *self.s.settings.lock().unwrap() = settings.clone();
-        let folder = root
-            .canonicalize()
-            .ok()
-            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-            .unwrap_or_default();
-        let sandbox_id = settings
-            .sandbox_id
-            .clone()
-            .unwrap_or_else(|| derive_sandbox_id(&folder));
-        crate::engine::validate_sandbox_id(&sandbox_id).map_err(rpc_error)?;
-        let backend: Arc<dyn Backend> = if settings.backend == "docker" {
-            let mut o = DockerOptions::new(sandbox_id.clone());
-            if let Some(i) = &settings.docker_image {
-                o.image = i.clone();
-            }
-            o.host = settings.docker_host.clone();
-            o.mounts = settings.docker_mounts.clone();
-            o.agent = settings.docker_agent_path.as_ref().map(Into::into);
-            Arc::new(DockerBackend::new(o, &root).await.map_err(rpc_error)?)
-        } else {
-            Arc::new(LocalBackend::new(LocalOptions::default()).map_err(|e| {
-                rpc_error(EngineError::BackendUnavailable(format!(
-                    "cannot start the local backend: {e}"
-                )))
-            })?)
-        };
-        let mut config = EngineConfig::new(&root);
-        config.log_cap = settings.log_buffer_bytes;
-        let engine = Engine::new(config, backend).map_err(rpc_error)?;
+        // Nothing is left running when this fails.
+        let sandbox = Sandbox::build(&settings.sandbox_config(&root))
+            .await
+            .map_err(rpc_error)?;
+        let engine = sandbox.engine;
         *self.s.pending_rx.lock().unwrap() = Some(engine.subscribe());
-        let _ = self.s.engine.set(engine.clone());
-        let fail = |e: EngineError| async {
-            self.s.stop_everything().await;
-            rpc_error(e)
-        };
-        if let Err(e) = engine.set_sandbox_id(sandbox_id) {
-            return Err(fail(e).await);
+        let _ = self.s.engine.set(engine);
+        if let Some(gw) = sandbox.gateway {
+            *self.s.gateway_addr.lock().unwrap() = Some(gw.local_addr());
+            *self.s.gateway.lock().await = Some(gw);
         }
-        let gw = match ports::gateway_config(&settings, None) {
-            Ok(cfg) => Gateway::start(cfg, engine.clone()).await,
-            Err(e) => Err(e),
-        };
-        match gw {
-            Ok(gw) => {
-                *self.s.gateway_addr.lock().unwrap() = Some(gw.local_addr());
-                *self.s.gateway.lock().await = Some(gw);
+        // A `processId` this server cannot see (the editor runs in another
+        // PID namespace: Flatpak, a container) cannot be watched: stdin
+        // closing still ends the session.
+        let watched = params.process_id.filter(|&pid| {
+            let visible = pid_visible(pid);
+            if !visible {
+                tracing::warn!(
+                    "client process {pid} is not visible here (another PID namespace?); \
+                     not watching it"
+                );
             }
-            Err(e) => return Err(fail(e).await),
-        }
-        if let Some(pid) = params.process_id {
+            visible
+        });
+        if let Some(pid) = watched {
             let s = self.s.clone();
             tokio::spawn(async move {
                 loop {
@@ -363,8 +361,16 @@ impl LanguageServer for Server {
     async fn did_change_configuration(&self, p: DidChangeConfigurationParams) {
         let (new, warnings) = Settings::parse(Some(&p.settings));
         let old = std::mem::replace(&mut *self.s.settings.lock().unwrap(), new.clone());
-        let mut msgs: Vec<String> = warnings;
+        let mut msgs: Vec<String> = warnings
+            .into_iter()
+            .map(|w| format!("Sandport: {w}"))
+            .collect();
         let restart = old.restart_needed(&new);
+        if let Some(e) = self.s.engine.get() {
+            if (old.keep_ended, old.ended_log_bytes) != (new.keep_ended, new.ended_log_bytes) {
+                e.set_retention(new.keep_ended, new.ended_log_bytes);
+            }
+        }
         if !restart.is_empty() {
             msgs.push(format!(
                 "Sandport: {} changed; restart the language server to apply {}",
@@ -492,7 +498,15 @@ async fn lens_watch(s: Arc<Shared>) {
     };
     let mut exposed_seen = exposed_now(&s);
     loop {
-        let _ = tokio::time::timeout(Duration::from_secs(1), s.lens_kick.notified()).await;
+        // Nothing runs and no lens shows a port in use: nothing can change
+        // until a process starts (which kicks this), so no polling.
+        let idle = s.engine.get().is_none_or(|e| e.running_count() == 0)
+            && s.lens_ports.lock().unwrap().is_empty();
+        if idle {
+            s.lens_kick.notified().await;
+        } else {
+            let _ = tokio::time::timeout(Duration::from_secs(1), s.lens_kick.notified()).await;
+        }
         if s.docs.lock().unwrap().is_empty() {
             continue;
         }

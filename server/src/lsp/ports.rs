@@ -2,44 +2,21 @@
 //! port commands (`exposePort`, `getExposedPorts`, `closePort`,
 //! `openPreview`, `info`) and what the editor is asked to do on expose.
 
-use super::params::Args;
+use super::params::Command;
 use super::settings::{OnExpose, Settings};
 use super::Shared;
 use crate::engine::error::{EngineError, Result};
-use crate::engine::exposure::MAX_TTL_SECONDS;
 use crate::engine::{Engine, ExposedPort, UrlBase};
-use crate::gateway::{Gateway, GatewayConfig, HostHeader};
+use crate::gateway::{Gateway, GatewayConfig};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use tower_lsp_server::lsp_types::{MessageActionItem, MessageType, ShowDocumentParams, Uri};
 
 /// The gateway configuration the settings ask for (`listen` overrides
 /// `gateway.listen`: a restart of the gateway keeps its address).
-pub fn gateway_config(s: &Settings, listen: Option<SocketAddr>) -> Result<GatewayConfig> {
-    let mut cfg = GatewayConfig::default();
-    if let Some(l) = listen {
-        cfg.listen = l;
-    } else if let Some(l) = &s.gateway_listen {
-        cfg.listen = l.parse().map_err(|_| {
-            EngineError::invalid(format!("gateway.listen {l:?}: expected HOST:PORT"))
-        })?;
-    }
-    cfg.tls_cert = s.tls_cert.as_ref().map(PathBuf::from);
-    cfg.tls_key = s.tls_key.as_ref().map(PathBuf::from);
-    cfg.host_header = host_header(s);
-    cfg.domain = s.gateway_domain.clone();
-    cfg.public_url = s.gateway_public_url.clone();
-    Ok(cfg)
-}
-
-fn host_header(s: &Settings) -> HostHeader {
-    if s.host_header == "preserve" {
-        HostHeader::Preserve
-    } else {
-        HostHeader::Localhost
-    }
+pub fn gateway_config(s: &Settings, listen: Option<SocketAddr>) -> GatewayConfig {
+    s.gateway_settings().config(listen)
 }
 
 /// How URLs look for these settings with a gateway at `addr`.
@@ -104,10 +81,7 @@ pub async fn apply_live(shared: &Arc<Shared>, old: &Settings, new: &Settings) ->
             if let Some(old_gw) = g.take() {
                 old_gw.shutdown().await;
             }
-            let started = match gateway_config(new, Some(addr)) {
-                Ok(cfg) => Gateway::start(cfg, engine.clone()).await,
-                Err(e) => Err(e),
-            };
+            let started = Gateway::start(gateway_config(new, Some(addr)), engine.clone()).await;
             match started {
                 Ok(gw) => {
                     if gw.local_addr() != addr {
@@ -214,32 +188,22 @@ fn to_value<T: serde::Serialize>(v: T) -> Result<Value> {
     serde_json::to_value(v).map_err(|e| EngineError::Failed(format!("cannot encode result: {e}")))
 }
 
-/// The port commands. `None` when `command` is not one of them.
-pub async fn run(
-    shared: &Arc<Shared>,
-    engine: &Engine,
-    command: &str,
-    a: &Args,
-) -> Option<Result<Value>> {
-    let r = match command {
-        "sandport.exposePort" => (|| {
-            let port = a.port("port", 1)?;
-            let name = a.opt_str("name")?;
-            let token = a.opt_str("token")?;
-            let ttl = a
-                .opt_int("ttlSeconds", 1, MAX_TTL_SECONDS as i64)?
-                .map(|n| n as u64);
-            let x = engine.expose_port(port, name, token, ttl)?;
+/// The port commands; any other command is handed back.
+pub fn run(shared: &Arc<Shared>, engine: &Engine, cmd: Command) -> Result<Result<Value>, Command> {
+    let r = match cmd {
+        Command::ExposePort(p) => (|| {
+            let ttl = p.ttl_seconds.map(|n| n.get());
+            let x = engine.expose_port(p.port.get()?, p.name, p.token, ttl)?;
             after_expose(shared, &x);
             to_value(x)
         })(),
-        "sandport.getExposedPorts" => Ok(json!({ "ports": engine.exposed_ports() })),
-        "sandport.closePort" => (|| {
-            let port = a.port("port", 1)?;
+        Command::GetExposedPorts(_) => Ok(json!({ "ports": engine.exposed_ports() })),
+        Command::ClosePort(p) => (|| {
+            let port = p.port.get()?;
             Ok(json!({ "port": port, "closed": engine.close_port(port) }))
         })(),
-        "sandport.openPreview" => (|| {
-            let port = a.port("port", 1)?;
+        Command::OpenPreview(p) => (|| {
+            let port = p.port.get()?;
             let x = find_exposed(engine, port).ok_or_else(|| {
                 EngineError::invalid(format!("port: {port} is not exposed (exposePort it first)"))
             })?;
@@ -247,7 +211,7 @@ pub async fn run(
             show_external(shared, x.url.clone());
             Ok(json!({ "url": x.url }))
         })(),
-        "sandport.info" => {
+        Command::Info(_) => {
             let s = shared.settings.lock().unwrap().clone();
             let listen = shared.gateway_addr().map(|a| a.to_string());
             let base = engine.url_base();
@@ -265,7 +229,7 @@ pub async fn run(
                 },
             }))
         }
-        _ => return None,
+        other => return Err(other),
     };
-    Some(r)
+    Ok(r)
 }

@@ -2,9 +2,17 @@
 //! `workspace/didChangeConfiguration`. Keys may come nested
 //! (`{gateway: {listen}}`) or dotted (`{"gateway.listen": …}`).
 
-use serde_json::{Map, Value};
+use super::params::{Count, NonEmpty};
+use crate::gateway::HostHeader;
+use crate::sandbox::{BackendKind, DockerSettings, GatewaySettings, SandboxConfig};
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use std::fmt;
+use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub enum OnExpose {
     Notify,
     OpenBrowser,
@@ -14,6 +22,8 @@ pub enum OnExpose {
 /// `logs.bufferBytes` bounds: 64 KiB to 1 GiB per stream.
 pub const MIN_LOG_BUFFER: u64 = 64 * 1024;
 pub const MAX_LOG_BUFFER: u64 = 1 << 30;
+/// `processes.keepEnded` bound.
+pub const MAX_KEEP_ENDED: u64 = 100_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
@@ -26,6 +36,10 @@ pub struct Settings {
     pub docker_agent_path: Option<String>,
     /// Added: bound of each process's stdout and stderr buffers.
     pub log_buffer_bytes: usize,
+    /// Added: ended processes kept (`processes.keepEnded`).
+    pub keep_ended: usize,
+    /// Added: bound of all ended processes' logs (`processes.endedLogBytes`).
+    pub ended_log_bytes: usize,
     pub gateway_listen: Option<String>,
     pub gateway_domain: String,
     pub gateway_public_url: Option<String>,
@@ -45,6 +59,8 @@ impl Default for Settings {
             docker_mounts: Vec::new(),
             docker_agent_path: None,
             log_buffer_bytes: crate::engine::DEFAULT_LOG_CAP,
+            keep_ended: crate::engine::DEFAULT_KEEP_ENDED,
+            ended_log_bytes: crate::engine::DEFAULT_ENDED_LOG_BYTES,
             gateway_listen: None,
             gateway_domain: "localhost".into(),
             gateway_public_url: None,
@@ -87,10 +103,247 @@ fn flatten(prefix: &str, v: &Map<String, Value>, out: &mut Map<String, Value>) {
     }
 }
 
+/// Dotted keys back into nested objects: one form for the serde types. A key
+/// that is both a value and a section (`gateway: 1` and `gateway.listen`) is
+/// reported and the section kept.
+fn unflatten(flat: Map<String, Value>, warn: &mut Vec<String>) -> Map<String, Value> {
+    let mut root = Map::new();
+    for (key, v) in flat {
+        let mut parts: Vec<&str> = key.split('.').collect();
+        let last = parts.pop().unwrap_or_default();
+        let mut at = &mut root;
+        let mut path = String::new();
+        for p in parts {
+            if !path.is_empty() {
+                path.push('.');
+            }
+            path.push_str(p);
+            let slot = at.entry(p.to_string()).or_insert_with(|| json!({}));
+            if !slot.is_object() {
+                warn.push(format!(
+                    "sandport.{path}: expected an object of settings, got {slot}; ignored"
+                ));
+                *slot = json!({});
+            }
+            at = slot.as_object_mut().expect("made an object");
+        }
+        match at.get(last) {
+            Some(Value::Object(_)) => warn.push(format!(
+                "sandport.{key}: expected an object of settings, got {v}; ignored"
+            )),
+            _ => {
+                at.insert(last.to_string(), v);
+            }
+        }
+    }
+    root
+}
+
+/// A setting's value as read: absent (or null), usable, or not usable (the
+/// message says why; the default is kept and the user told).
+#[derive(Debug, Default)]
+enum Lenient<T> {
+    #[default]
+    Absent,
+    Ok(T),
+    Bad(String),
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = Value::deserialize(d)?;
+        if v.is_null() {
+            return Ok(Lenient::Absent);
+        }
+        Ok(match T::deserialize(v) {
+            Ok(t) => Lenient::Ok(t),
+            Err(e) => Lenient::Bad(e.to_string().replace('`', "\"")),
+        })
+    }
+}
+
+impl<T> Lenient<T> {
+    /// Hand a usable value to `set`; report a bad one under `key`.
+    fn apply(self, key: &str, warn: &mut Vec<String>, set: impl FnOnce(T)) {
+        match self {
+            Lenient::Absent => {}
+            Lenient::Ok(t) => set(t),
+            Lenient::Bad(why) => warn.push(format!("sandport.{key}: {why}; the default is used")),
+        }
+    }
+}
+
+/// A section of settings (`gateway`, `docker`, …): an object (whose unknown
+/// keys are reported by their path), or, when it is something else, reported
+/// and left at its defaults.
+#[derive(Debug, Default)]
+struct Section<T> {
+    value: T,
+    bad: Option<String>,
+}
+
+impl<'de, T: Deserialize<'de> + Default> Deserialize<'de> for Section<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de> + Default> Visitor<'de> for V<T> {
+            type Value = Section<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of settings")
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<Section<T>, A::Error> {
+                let value = T::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(Section { value, bad: None })
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Section<T>, E> {
+                Ok(Section::default())
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Section<T>, E> {
+                Ok(Section::default())
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Section<T>, A::Error> {
+                while seq.next_element::<Value>()?.is_some() {}
+                Ok(Self::bad("an array"))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Section<T>, E> {
+                Ok(Self::bad(&v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Section<T>, E> {
+                Ok(Self::bad(&v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Section<T>, E> {
+                Ok(Self::bad(&v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Section<T>, E> {
+                Ok(Self::bad(&v.to_string()))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Section<T>, E> {
+                Ok(Self::bad(&format!("{v:?}")))
+            }
+        }
+        impl<T: Default> V<T> {
+            fn bad(got: &str) -> Section<T> {
+                Section {
+                    value: T::default(),
+                    bad: Some(format!("expected an object of settings, got {got}")),
+                }
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+impl<T> Section<T> {
+    fn open(self, key: &str, warn: &mut Vec<String>) -> T {
+        if let Some(why) = self.bad {
+            warn.push(format!("sandport.{key}: {why}; ignored"));
+        }
+        self.value
+    }
+}
+
+// ---- the `sandport` section as serde types ----------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum HostHeaderKind {
+    Localhost,
+    Preserve,
+}
+
+/// `gateway.listen`: `HOST:PORT` with an IP address.
+#[derive(Debug)]
+struct Listen(String);
+
+impl<'de> Deserialize<'de> for Listen {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.parse::<std::net::SocketAddr>() {
+            Ok(_) => Ok(Listen(s)),
+            Err(_) => Err(de::Error::custom(format!(
+                "{s:?} is not IP:PORT (e.g. 127.0.0.1:7357)"
+            ))),
+        }
+    }
+}
+
+/// `gateway.publicUrl`: `http(s)://…`, or `""` for none.
+#[derive(Debug)]
+struct PublicUrl(Option<String>);
+
+impl<'de> Deserialize<'de> for PublicUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() {
+            return Ok(PublicUrl(None));
+        }
+        if s.starts_with("http://") || s.starts_with("https://") {
+            return Ok(PublicUrl(Some(s.trim_end_matches('/').to_string())));
+        }
+        Err(de::Error::custom(format!(
+            "{s:?} must start with http:// or https://"
+        )))
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct RawSettings {
+    backend: Lenient<BackendKind>,
+    sandbox_id: Lenient<NonEmpty>,
+    docker: Section<RawDocker>,
+    logs: Section<RawLogs>,
+    gateway: Section<RawGateway>,
+    processes: Section<RawProcesses>,
+    on_expose: Lenient<OnExpose>,
+    /// The editors' own keys (where to find the server, tracing): part of
+    /// the same section, not ours to judge.
+    server: Option<Value>,
+    trace: Option<Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct RawDocker {
+    image: Lenient<String>,
+    host: Lenient<String>,
+    mounts: Lenient<Vec<String>>,
+    agent_path: Lenient<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct RawLogs {
+    buffer_bytes: Lenient<Count<MIN_LOG_BUFFER, MAX_LOG_BUFFER>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct RawProcesses {
+    keep_ended: Lenient<Count<0, MAX_KEEP_ENDED>>,
+    ended_log_bytes: Lenient<Count<0, { i64::MAX as u64 }>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct RawGateway {
+    listen: Lenient<Listen>,
+    domain: Lenient<NonEmpty>,
+    public_url: Lenient<PublicUrl>,
+    tls: Section<RawTls>,
+    host_header: Lenient<HostHeaderKind>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct RawTls {
+    cert: Lenient<String>,
+    key: Lenient<String>,
+}
+
 impl Settings {
     /// Parse the `sandport` section (or an object holding it under
-    /// `sandport`). Returns the settings and a warning for each value that
-    /// was ignored (the default is kept for it).
+    /// `sandport`). Returns the settings and a warning for each key that is
+    /// unknown and each value that was ignored (the default is kept for it).
     pub fn parse(v: Option<&Value>) -> (Settings, Vec<String>) {
         let mut s = Settings::default();
         let mut warn = Vec::new();
@@ -107,108 +360,110 @@ impl Settings {
         };
         let mut flat = Map::new();
         flatten("", obj, &mut flat);
-        for (k, v) in &flat {
-            if v.is_null() {
-                continue;
-            }
-            let as_str = || v.as_str().map(str::to_string);
-            let mut ok = true;
-            match k.as_str() {
-                "backend" => match v.as_str() {
-                    Some(b @ ("local" | "docker")) => s.backend = b.into(),
-                    _ => ok = false,
-                },
-                "sandboxId" => match as_str() {
-                    Some(x) if !x.is_empty() => s.sandbox_id = Some(x),
-                    _ => ok = false,
-                },
-                "docker.image" => {
-                    s.docker_image = as_str().or_else(|| {
-                        ok = false;
-                        None
-                    })
+        let nested = Value::Object(unflatten(flat, &mut warn));
+        let mut unknown = Vec::new();
+        let raw: RawSettings =
+            match serde_ignored::deserialize(nested, |p| unknown.push(p.to_string())) {
+                Ok(r) => r,
+                Err(e) => {
+                    // Every leaf is lenient and every section checked: this
+                    // is a bug, not the user's.
+                    warn.push(format!("sandport settings not read: {e}"));
+                    return (s, warn);
                 }
-                "docker.host" => {
-                    s.docker_host = as_str().or_else(|| {
-                        ok = false;
-                        None
-                    })
-                }
-                "docker.agentPath" => {
-                    s.docker_agent_path = as_str().or_else(|| {
-                        ok = false;
-                        None
-                    })
-                }
-                "docker.mounts" => match v.as_array() {
-                    Some(a) if a.iter().all(Value::is_string) => {
-                        s.docker_mounts = a
-                            .iter()
-                            .filter_map(|x| x.as_str().map(str::to_string))
-                            .collect()
-                    }
-                    _ => ok = false,
-                },
-                "logs.bufferBytes" => match v.as_u64() {
-                    Some(n) if (MIN_LOG_BUFFER..=MAX_LOG_BUFFER).contains(&n) => {
-                        s.log_buffer_bytes = n as usize
-                    }
-                    _ => ok = false,
-                },
-                "gateway.listen" => match as_str() {
-                    Some(x) if x.parse::<std::net::SocketAddr>().is_ok() => {
-                        s.gateway_listen = Some(x)
-                    }
-                    _ => ok = false,
-                },
-                "gateway.domain" => match as_str() {
-                    Some(x) if !x.is_empty() => s.gateway_domain = x,
-                    _ => ok = false,
-                },
-                "gateway.publicUrl" => match as_str() {
-                    Some(x) if x.starts_with("http://") || x.starts_with("https://") => {
-                        s.gateway_public_url = Some(x.trim_end_matches('/').to_string())
-                    }
-                    Some(x) if x.is_empty() => s.gateway_public_url = None,
-                    _ => ok = false,
-                },
-                "gateway.tls.cert" => {
-                    s.tls_cert = as_str().or_else(|| {
-                        ok = false;
-                        None
-                    })
-                }
-                "gateway.tls.key" => {
-                    s.tls_key = as_str().or_else(|| {
-                        ok = false;
-                        None
-                    })
-                }
-                "gateway.hostHeader" => match v.as_str() {
-                    Some(h @ ("localhost" | "preserve")) => s.host_header = h.into(),
-                    _ => ok = false,
-                },
-                "onExpose" => match v.as_str() {
-                    Some("notify") => s.on_expose = OnExpose::Notify,
-                    Some("openBrowser") => s.on_expose = OnExpose::OpenBrowser,
-                    Some("silent") => s.on_expose = OnExpose::Silent,
-                    _ => ok = false,
-                },
-                // The editors' own keys (where to find the server, tracing):
-                // part of the same settings section, not ours to judge.
-                other if other.starts_with("server.") || other.starts_with("trace.") => {}
-                other => {
-                    warn.push(format!("unknown setting sandport.{other} ignored"));
-                    continue;
-                }
-            }
-            if !ok {
-                warn.push(format!(
-                    "sandport.{k}: {v} is not a valid value; the default is used"
-                ));
-            }
+            };
+        for k in unknown {
+            warn.push(format!("unknown setting sandport.{k} ignored"));
         }
+        let w = &mut warn;
+        raw.backend.apply("backend", w, |b| {
+            s.backend = match b {
+                BackendKind::Local => "local",
+                BackendKind::Docker => "docker",
+            }
+            .into()
+        });
+        raw.sandbox_id
+            .apply("sandboxId", w, |x| s.sandbox_id = Some(x.into_string()));
+        let d = raw.docker.open("docker", w);
+        d.image
+            .apply("docker.image", w, |x| s.docker_image = Some(x));
+        d.host.apply("docker.host", w, |x| s.docker_host = Some(x));
+        d.mounts.apply("docker.mounts", w, |x| s.docker_mounts = x);
+        d.agent_path
+            .apply("docker.agentPath", w, |x| s.docker_agent_path = Some(x));
+        let l = raw.logs.open("logs", w);
+        l.buffer_bytes.apply("logs.bufferBytes", w, |n| {
+            s.log_buffer_bytes = n.get() as usize
+        });
+        let p = raw.processes.open("processes", w);
+        p.keep_ended.apply("processes.keepEnded", w, |n| {
+            s.keep_ended = n.get() as usize
+        });
+        p.ended_log_bytes.apply("processes.endedLogBytes", w, |n| {
+            s.ended_log_bytes = usize::try_from(n.get()).unwrap_or(usize::MAX)
+        });
+        let g = raw.gateway.open("gateway", w);
+        g.listen
+            .apply("gateway.listen", w, |x| s.gateway_listen = Some(x.0));
+        g.domain
+            .apply("gateway.domain", w, |x| s.gateway_domain = x.into_string());
+        g.public_url
+            .apply("gateway.publicUrl", w, |x| s.gateway_public_url = x.0);
+        g.host_header.apply("gateway.hostHeader", w, |h| {
+            s.host_header = match h {
+                HostHeaderKind::Localhost => "localhost",
+                HostHeaderKind::Preserve => "preserve",
+            }
+            .into()
+        });
+        let t = g.tls.open("gateway.tls", w);
+        t.cert
+            .apply("gateway.tls.cert", w, |x| s.tls_cert = Some(x));
+        t.key.apply("gateway.tls.key", w, |x| s.tls_key = Some(x));
+        raw.on_expose.apply("onExpose", w, |o| s.on_expose = o);
+        let _ = (raw.server, raw.trace);
         (s, warn)
+    }
+
+    /// The `gateway.*` settings for the sandbox builder.
+    pub fn gateway_settings(&self) -> GatewaySettings {
+        GatewaySettings {
+            // Checked as IP:PORT when read.
+            listen: self.gateway_listen.as_ref().and_then(|l| l.parse().ok()),
+            domain: self.gateway_domain.clone(),
+            public_url: self.gateway_public_url.clone(),
+            tls_cert: self.tls_cert.as_ref().map(PathBuf::from),
+            tls_key: self.tls_key.as_ref().map(PathBuf::from),
+            host_header: if self.host_header == "preserve" {
+                HostHeader::Preserve
+            } else {
+                HostHeader::Localhost
+            },
+        }
+    }
+
+    /// What the sandbox of a workspace at `root` is built from.
+    pub fn sandbox_config(&self, root: &Path) -> SandboxConfig {
+        SandboxConfig {
+            workspace_root: root.to_path_buf(),
+            sandbox_id: self.sandbox_id.clone(),
+            backend: if self.backend == "docker" {
+                BackendKind::Docker
+            } else {
+                BackendKind::Local
+            },
+            docker: DockerSettings {
+                image: self.docker_image.clone(),
+                host: self.docker_host.clone(),
+                mounts: self.docker_mounts.clone(),
+                agent_path: self.docker_agent_path.as_ref().map(PathBuf::from),
+            },
+            log_cap: self.log_buffer_bytes,
+            keep_ended: self.keep_ended,
+            ended_log_bytes: self.ended_log_bytes,
+            gateway: Some(self.gateway_settings()),
+        }
     }
 
     /// Keys of [`RESTART_KEYS`] whose values differ.
@@ -284,5 +539,63 @@ mod tests {
         let (s, w) = Settings::parse(Some(&json!({"logs.bufferBytes": 10})));
         assert_eq!(s.log_buffer_bytes, crate::engine::DEFAULT_LOG_CAP);
         assert_eq!(w.len(), 1, "{w:?}");
+    }
+
+    #[test]
+    fn unknown_keys_are_named_nested_or_dotted() {
+        let (s, w) = Settings::parse(Some(&json!({
+            "gateway": {"lisen": "x", "tls": {"cert": "/c", "kee": "/k"}},
+            "gateway.domian": "d",
+            "onExpose": "silent",
+            "procesess": {"keepEnded": 1},
+        })));
+        assert_eq!(s.tls_cert.as_deref(), Some("/c"));
+        assert_eq!(s.on_expose, OnExpose::Silent);
+        let mut w = w;
+        w.sort();
+        assert_eq!(
+            w,
+            vec![
+                "unknown setting sandport.gateway.domian ignored",
+                "unknown setting sandport.gateway.lisen ignored",
+                "unknown setting sandport.gateway.tls.kee ignored",
+                "unknown setting sandport.procesess ignored",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_section_of_the_wrong_type_is_reported() {
+        let (s, w) = Settings::parse(Some(&json!({"gateway": 5, "onExpose": "silent"})));
+        assert_eq!(s.on_expose, OnExpose::Silent);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].starts_with("sandport.gateway: expected an object"),
+            "{w:?}"
+        );
+        let (_, w) = Settings::parse(Some(
+            &json!({"gateway": 5, "gateway.listen": "127.0.0.1:1"}),
+        ));
+        assert_eq!(w.len(), 1, "{w:?}");
+        let (s, w) = Settings::parse(Some(&json!({"logs": {"bufferBytes": "big"}})));
+        assert_eq!(s.log_buffer_bytes, crate::engine::DEFAULT_LOG_CAP);
+        assert!(
+            w[0].starts_with("sandport.logs.bufferBytes: invalid type"),
+            "{w:?}"
+        );
+    }
+
+    #[test]
+    fn retention_settings() {
+        let (s, w) = Settings::parse(Some(&json!({
+            "processes": {"keepEnded": 5},
+            "processes.endedLogBytes": 1024,
+        })));
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!((s.keep_ended, s.ended_log_bytes), (5, 1024));
+        let (s, w) = Settings::parse(Some(&json!({"processes": {"keepEnded": 100001}})));
+        assert_eq!(s.keep_ended, crate::engine::DEFAULT_KEEP_ENDED);
+        assert!(w[0].contains("processes.keepEnded"), "{w:?}");
+        assert!(Settings::default().restart_needed(&s).is_empty());
     }
 }
