@@ -186,9 +186,8 @@ fn find_agent(explicit: Option<&Path>) -> Result<AgentBundle> {
             ))
         });
     }
-    let me = std::env::current_exe().map_err(|e| {
-        BackendError::Unavailable(format!("cannot find this executable: {e}"))
-    })?;
+    let me = std::env::current_exe()
+        .map_err(|e| BackendError::Unavailable(format!("cannot find this executable: {e}")))?;
     bundle_of(&me).map_err(|e| {
         BackendError::Unavailable(format!(
             "cannot prepare this sandport to run inside the container: {e}; \
