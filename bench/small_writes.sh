@@ -21,39 +21,20 @@ if [ -z "$BIN" ]; then
 fi
 PY="$ROOT/bench/lib/two_write.py"
 
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {
-    for _ in $(seq 1 200); do
-        (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "port $1 never opened" >&2; exit 1
-}
+# WORK, PIDS, cleanup, free_port, wait_port, nginx_common, temp_paths.
+source "$ROOT/bench/lib/peers.sh"
 
 SVC=$(free_port)
 python3 "$PY" serve "$SVC" &
 PIDS+=($!)
 PX=$(free_port)
-mkdir -p "$WORK/tmp"
-cat >"$WORK/px.conf" <<CONF
-daemon off;
-master_process on;
-user root;
-pid $WORK/px.pid;
-error_log $WORK/px.err warn;
-worker_processes 1;
-events { worker_connections 1024; }
+{
+    nginx_common px
+    echo "worker_processes 1;"
+    cat <<CONF
 http {
     access_log off; tcp_nodelay on;
-    client_body_temp_path $WORK/tmp; proxy_temp_path $WORK/tmp; fastcgi_temp_path $WORK/tmp; uwsgi_temp_path $WORK/tmp; scgi_temp_path $WORK/tmp;
+    $temp_paths
     upstream svc { server 127.0.0.1:$SVC; keepalive 16; }
     server {
         listen 127.0.0.1:$PX;
@@ -66,6 +47,7 @@ http {
     }
 }
 CONF
+} >"$WORK/px.conf"
 nginx -c "$WORK/px.conf" -e "$WORK/px.err" &
 PIDS+=($!)
 wait_port "$SVC"
