@@ -256,7 +256,10 @@ export function registerCommands(ctx: vscode.ExtensionContext, sp: Sandport): vo
     await ctx.workspaceState.update(RECENT_KEY, [command, ...recent.filter((c) => c !== command)].slice(0, RECENT_MAX));
     try {
       const p = await sp.execute<Process>('sandport.startProcess', { command, name: name.trim() || undefined });
-      sp.processes.set(p.id, p);
+      // A sandport/processChanged that came first is newer (a fast process may have ended).
+      if (!sp.processes.has(p.id)) {
+        sp.processes.set(p.id, p);
+      }
       void vscode.window.setStatusBarMessage(`Sandport: started ${processLabel(p)} (pid ${p.pid ?? '?'})`, 5000);
       return p;
     } catch (e) {
