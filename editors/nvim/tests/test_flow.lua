@@ -204,7 +204,7 @@ end)
 
 test('every subcommand completes', function()
   local names = vim.fn.getcompletion('Sandport ', 'cmdline')
-  for _, n in ipairs({ 'start', 'stop', 'stopall', 'wait', 'expose', 'close', 'open', 'ports', 'ps', 'logs', 'exec', 'info', 'cancel' }) do
+  for _, n in ipairs({ 'start', 'stop', 'remove', 'stopall', 'wait', 'expose', 'close', 'open', 'ports', 'ps', 'logs', 'exec', 'info', 'cancel' }) do
     H.ok(vim.tbl_contains(names, n), 'subcommand ' .. n .. ' in ' .. vim.inspect(names))
   end
   H.eq(vim.fn.getcompletion('Sandport st', 'cmdline'), { 'start', 'stop', 'stopall' })
@@ -328,6 +328,128 @@ test('sandport/processRemoved drops the process and its log buffer', function()
   if vim.api.nvim_win_is_valid(win) then
     vim.api.nvim_set_current_win(win)
   end
+end)
+
+--- Start a named process that ends at once; returns its id once ended.
+local function start_ended(cmd, name)
+  local id
+  local client = require('sandport.client')
+  client.command('startProcess', { command = cmd, name = name }, function(err, p)
+    H.ok(not err, vim.inspect(err))
+    id = p.id
+  end)
+  -- the server's word (its sandport/processChanged may come before the answer)
+  H.wait(10000, function()
+    local p = id and client.command_sync('getProcess', { processId = id }, 1000)
+    return p and not state().is_live(p)
+  end, name .. ' ended')
+  H.wait(5000, function()
+    return state().processes[id] and not state().is_live(state().processes[id])
+  end, name .. ' ended in the state')
+  return id
+end
+
+local function open_log(id)
+  local logs = require('sandport.logs')
+  vim.cmd('Sandport logs ' .. id)
+  local buf = H.wait(5000, function()
+    return logs.buffer(id)
+  end, 'log buffer of ' .. id)
+  H.wait(5000, function()
+    return logs.bufs[id] and logs.bufs[id].ready
+  end, 'history of ' .. id)
+  return buf
+end
+
+test(':Sandport remove (completion of ended names): the server forgets it, state and log buffer go', function()
+  local win = vim.api.nvim_get_current_win()
+  local id = start_ended('echo remove-me-soon', 'rm-me')
+  local done = vim.fn.getcompletion('Sandport remove ', 'cmdline')
+  H.ok(vim.tbl_contains(done, 'rm-me'), 'remove: ended names in ' .. vim.inspect(done))
+  H.ok(not vim.tbl_contains(done, proc_id), 'a running process is not offered: ' .. vim.inspect(done))
+  H.eq(vim.fn.getcompletion('Sandport remove rm-', 'cmdline'), { 'rm-me' })
+  H.eq(vim.fn.getcompletion('Sandport remove rm-me ', 'cmdline'), {}, 'one argument')
+  local buf = open_log(id)
+  local before = #H.notes
+  vim.cmd('Sandport remove rm-me')
+  H.wait_note('removed rm-me', 5000, before)
+  H.eq(state().processes[id], nil, 'gone from the state')
+  H.eq(require('sandport.logs').bufs[id], nil, 'gone from the log buffers')
+  H.ok(not vim.api.nvim_buf_is_valid(buf), 'its log buffer is wiped')
+  local r = require('sandport.client').get():request_sync('workspace/executeCommand', {
+    command = 'sandport.getProcess',
+    arguments = { { processId = id } },
+  }, 3000, 0)
+  H.eq(require('sandport.client').error_code(r and r.err), 'PROCESS_NOT_FOUND', 'the server forgot it')
+  -- a running process is refused and stays
+  before = #H.notes
+  vim.cmd('Sandport remove ' .. proc_id)
+  local note = H.wait_note('cannot remove ' .. SERVE .. ': it is still running', 5000, before)
+  H.contains(note.msg, 'PROCESS_RUNNING')
+  H.eq(note.level, vim.log.levels.ERROR)
+  H.ok(state().processes[proc_id], 'the running process stays')
+  if vim.api.nvim_win_is_valid(win) then
+    vim.api.nvim_set_current_win(win)
+  end
+end)
+
+test('processes.keepEnded set low: the server forgets the oldest ended ones; state and log buffers follow', function()
+  local win = vim.api.nvim_get_current_win()
+  local a = start_ended('echo keep-first', 'keep-a')
+  local b = start_ended('echo keep-second', 'keep-b')
+  local buf_a = open_log(a)
+  local buf_b = open_log(b)
+  sandport.setup({ processes = { keepEnded = 1 } })
+  local ok, err = pcall(function()
+    H.wait(10000, function()
+      return state().processes[a] == nil
+    end, 'a forgotten')
+    H.ok(not vim.api.nvim_buf_is_valid(buf_a), "a's log buffer is wiped")
+    H.ok(state().processes[b] and vim.api.nvim_buf_is_valid(buf_b), 'b (the newest ended) stays')
+    H.ok(state().processes[proc_id], 'the running process stays')
+    local ended = state().process_list(function(p)
+      return not state().is_live(p)
+    end)
+    H.eq(#ended, 1, 'one ended process left: ' .. vim.inspect(vim.tbl_map(function(p)
+      return p.id
+    end, ended)))
+    -- the next one to end pushes b out
+    local c = start_ended('echo keep-third', 'keep-c')
+    H.wait(10000, function()
+      return state().processes[b] == nil
+    end, 'b forgotten once c ended')
+    H.ok(not vim.api.nvim_buf_is_valid(buf_b), "b's log buffer is wiped")
+    H.ok(state().processes[c], 'c stays')
+  end)
+  sandport.setup({ processes = { keepEnded = 100 } })
+  if vim.api.nvim_win_is_valid(win) then
+    vim.api.nvim_set_current_win(win)
+  end
+  H.ok(ok, err)
+end)
+
+test('`starting` is shown in lists, counts as live (stop, not remove) and adds no end line', function()
+  local lists = require('sandport.lists')
+  local items = lists.process_items({
+    { id = 'proc_st', status = 'starting', pid = vim.NIL, exitCode = vim.NIL, command = 'sleep 1', name = vim.NIL },
+  })
+  H.contains(items[1].text, 'starting')
+  H.ok(state().is_live({ status = 'starting' }) and state().is_live({ status = 'running' }), 'live')
+  H.ok(not state().is_live({ status = 'completed' }) and not state().is_live({ status = 'error' }), 'ended')
+  state().processes.proc_fake1 = { id = 'proc_fake1', name = 'twin', status = 'completed' }
+  state().processes.proc_fake2 = { id = 'proc_fake2', name = 'twin', status = 'running' }
+  local ended = function(p)
+    return not state().is_live(p)
+  end
+  H.eq(state().resolve('twin', ended), 'proc_fake1', 'a name unique among ended ones resolves to its id')
+  H.eq(state().resolve('twin'), 'twin', 'an ambiguous name is passed on')
+  H.eq(state().resolve('proc_fake2', ended), 'proc_fake2', 'an id is kept')
+  state().processes.proc_fake1 = nil
+  state().processes.proc_fake2 = nil
+  H.eq(state().resolve('no-such-name'), 'no-such-name', 'an unknown word is passed on')
+  local n = vim.api.nvim_buf_line_count(log_buf)
+  require('sandport.logs').on_process({ id = proc_id, status = 'starting', exitCode = vim.NIL, signal = vim.NIL })
+  H.eq(vim.api.nvim_buf_line_count(log_buf), n, 'no "[sandport] process starting" line')
 end)
 
 test('a URL that cannot be opened is shown and copied', function()

@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { Sandport, SandportError, openSimpleBrowser } from './client';
-import { ExposedPort, Process, portLabel, processLabel } from './types';
+import { ExposedPort, Process, isLive, portLabel, processLabel } from './types';
 import { formatLimit, portError, waitedText } from './util';
 
 /** How long the palette's waits wait (the server's own default is shorter). */
@@ -105,7 +105,10 @@ interface PItem extends vscode.QuickPickItem {
   value?: string;
 }
 
-async function pickProcess(sp: Sandport, placeHolder: string, runningOnly: boolean): Promise<Process | undefined> {
+/** Which processes a picker offers: live ones (running or starting), ended ones, or all. */
+type Which = 'live' | 'ended' | 'all';
+
+async function pickProcess(sp: Sandport, placeHolder: string, which: Which): Promise<Process | undefined> {
   try {
     await sp.listWithPorts();
   } catch (e) {
@@ -113,10 +116,11 @@ async function pickProcess(sp: Sandport, placeHolder: string, runningOnly: boole
     return undefined;
   }
   const list = [...sp.processes.values()]
-    .filter((p) => !runningOnly || p.status === 'running')
-    .sort((a, b) => (a.status === 'running' ? 0 : 1) - (b.status === 'running' ? 0 : 1) || b.startedAt.localeCompare(a.startedAt));
+    .filter((p) => which === 'all' || (which === 'live') === isLive(p))
+    .sort((a, b) => (isLive(a) ? 0 : 1) - (isLive(b) ? 0 : 1) || b.startedAt.localeCompare(a.startedAt));
   if (list.length === 0) {
-    void vscode.window.showInformationMessage(runningOnly ? 'Sandport: no process is running.' : 'Sandport: no processes yet.');
+    const none = { live: 'no process is running.', ended: 'no process has ended.', all: 'no processes yet.' }[which];
+    void vscode.window.showInformationMessage(`Sandport: ${none}`);
     return undefined;
   }
   const items: PItem[] = list.map((p) => ({
@@ -252,7 +256,10 @@ export function registerCommands(ctx: vscode.ExtensionContext, sp: Sandport): vo
     await ctx.workspaceState.update(RECENT_KEY, [command, ...recent.filter((c) => c !== command)].slice(0, RECENT_MAX));
     try {
       const p = await sp.execute<Process>('sandport.startProcess', { command, name: name.trim() || undefined });
-      sp.processes.set(p.id, p);
+      // A sandport/processChanged that came first is newer (a fast process may have ended).
+      if (!sp.processes.has(p.id)) {
+        sp.processes.set(p.id, p);
+      }
       void vscode.window.setStatusBarMessage(`Sandport: started ${processLabel(p)} (pid ${p.pid ?? '?'})`, 5000);
       return p;
     } catch (e) {
@@ -261,7 +268,7 @@ export function registerCommands(ctx: vscode.ExtensionContext, sp: Sandport): vo
   });
 
   reg('sandport.ui.stopProcess', async (arg) => {
-    const p = processOf(sp, arg) || (await pickProcess(sp, 'Process to stop', true));
+    const p = processOf(sp, arg) || (await pickProcess(sp, 'Process to stop', 'live'));
     if (!p) {
       return;
     }
@@ -272,6 +279,26 @@ export function registerCommands(ctx: vscode.ExtensionContext, sp: Sandport): vo
       );
     } catch (e) {
       report(sp, e, `stopping ${processLabel(p)}`);
+    }
+  });
+
+  reg('sandport.ui.removeProcess', async (arg) => {
+    const p = processOf(sp, arg) || (await pickProcess(sp, 'Ended process to remove (with its logs)', 'ended'));
+    if (!p) {
+      return;
+    }
+    try {
+      // The server answers PROCESS_RUNNING for a live one (shown by report);
+      // `sandport/processRemoved` drops it from the view and its log channel.
+      const r = await sp.execute<{ removed: boolean }>('sandport.removeProcess', { processId: p.id });
+      if (!r.removed) {
+        // already forgotten (e.g. by processes.keepEnded): drop what is left here.
+        sp.processRemoved({ processId: p.id });
+      }
+      void vscode.window.setStatusBarMessage(`Sandport: removed ${processLabel(p)}`, 4000);
+      return r;
+    } catch (e) {
+      report(sp, e, `removing ${processLabel(p)}`);
     }
   });
 
@@ -343,7 +370,7 @@ export function registerCommands(ctx: vscode.ExtensionContext, sp: Sandport): vo
   });
 
   reg('sandport.ui.waitForLog', async (arg) => {
-    const p = processOf(sp, arg) || (await pickProcess(sp, 'Process whose output to watch', true));
+    const p = processOf(sp, arg) || (await pickProcess(sp, 'Process whose output to watch', 'live'));
     if (!p) {
       return;
     }
@@ -486,7 +513,7 @@ export function registerCommands(ctx: vscode.ExtensionContext, sp: Sandport): vo
   });
 
   reg('sandport.ui.showLogs', async (arg) => {
-    const p = processOf(sp, arg) || (await pickProcess(sp, 'Show the logs of', false));
+    const p = processOf(sp, arg) || (await pickProcess(sp, 'Show the logs of', 'all'));
     if (p) {
       await sp.showLogs(p);
     }
@@ -580,6 +607,7 @@ export function registerCommands(ctx: vscode.ExtensionContext, sp: Sandport): vo
       ['play', 'Start Process', 'sandport.ui.startProcess'],
       ['globe', 'Expose Port', 'sandport.ui.exposePort'],
       ['debug-stop', 'Stop Process', 'sandport.ui.stopProcess'],
+      ['trash', 'Remove Process', 'sandport.ui.removeProcess'],
       ['terminal', 'Run Command', 'sandport.ui.exec'],
       ['info', 'Show Sandbox Info', 'sandport.ui.info'],
       ['refresh', 'Restart Server', 'sandport.ui.restartServer'],

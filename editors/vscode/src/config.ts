@@ -15,6 +15,8 @@ const STRING_KEYS = [
   'onExpose',
 ] as const;
 
+/** Integer keys (contract v2 retention bounds); unset (null): the server's default. */
+const INTEGER_KEYS = ['processes.keepEnded', 'processes.endedLogBytes'] as const;
 
 function setPath(obj: Record<string, unknown>, dotted: string, value: unknown): void {
   const parts = dotted.split('.');
@@ -41,6 +43,12 @@ export function serverSettings(): Record<string, unknown> {
     const v = c.get<unknown>(k);
     if (typeof v === 'string' && v.trim() !== '') {
       setPath(out, k, v.trim());
+    }
+  }
+  for (const k of INTEGER_KEYS) {
+    const v = c.get<unknown>(k);
+    if (typeof v === 'number' && Number.isInteger(v)) {
+      setPath(out, k, v);
     }
   }
   const mounts = c.get<unknown>('docker.mounts');

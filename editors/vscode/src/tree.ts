@@ -1,6 +1,6 @@
 import * as vscode from 'vscode';
 import { Sandport } from './client';
-import { ExposedPort, Process, processLabel } from './types';
+import { ExposedPort, Process, isLive, processLabel } from './types';
 
 export type Node =
   | { kind: 'group'; group: 'processes' | 'ports' }
@@ -9,6 +9,7 @@ export type Node =
   | { kind: 'message'; text: string; command?: vscode.Command };
 
 const STATUS_ICON: Record<string, vscode.ThemeIcon> = {
+  starting: new vscode.ThemeIcon('loading~spin'),
   running: new vscode.ThemeIcon('circle-filled', new vscode.ThemeColor('testing.iconPassed')),
   completed: new vscode.ThemeIcon('pass', new vscode.ThemeColor('testing.iconPassed')),
   failed: new vscode.ThemeIcon('error', new vscode.ThemeColor('testing.iconFailed')),
@@ -39,7 +40,9 @@ export function expiryText(expiresAt: string | null, now = Date.now()): string |
 
 export function processDescription(p: Process): string {
   const parts: string[] = [];
-  if (p.status === 'running') {
+  if (p.status === 'starting') {
+    parts.push('starting');
+  } else if (p.status === 'running') {
     parts.push(p.pid !== null ? `pid ${p.pid}` : 'running');
     if (p.listeningPorts?.length) {
       parts.push(`:${p.listeningPorts.join(', :')}`);
@@ -99,7 +102,7 @@ export class SandportTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
       ];
     }
     if (node.kind === 'group' && node.group === 'processes') {
-      const order = (p: Process) => (p.status === 'running' ? 0 : 1);
+      const order = (p: Process) => (isLive(p) ? 0 : 1);
       return [...this.sp.processes.values()]
         .sort((a, b) => order(a) - order(b) || b.startedAt.localeCompare(a.startedAt))
         .map((process) => ({ kind: 'process', process }));
@@ -127,7 +130,7 @@ export class SandportTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
         item.id = `process:${p.id}`;
         item.description = processDescription(p);
         item.iconPath = STATUS_ICON[p.status] || new vscode.ThemeIcon('circle-outline');
-        item.contextValue = p.status === 'running' ? 'process.running' : 'process.ended';
+        item.contextValue = p.status === 'running' ? 'process.running' : p.status === 'starting' ? 'process.starting' : 'process.ended';
         const md = new vscode.MarkdownString();
         md.appendMarkdown(`**${processLabel(p)}** — ${p.status}\n\n`);
         md.appendCodeblock(p.command, 'sh');

@@ -1,6 +1,12 @@
 // Shapes of the Sandport protocol (shared/spec/protocol.md, docs/protocol.md).
 
-export type ProcessStatus = 'running' | 'completed' | 'failed' | 'killed' | 'error';
+/** `starting` (contract v2): the sandbox is still being set up (e.g. Docker). */
+export type ProcessStatus = 'starting' | 'running' | 'completed' | 'failed' | 'killed' | 'error';
+
+/** A process that has not ended (running, or still starting). */
+export function isLive(p: { status: ProcessStatus }): boolean {
+  return p.status === 'running' || p.status === 'starting';
+}
 
 export interface Process {
   id: string;

@@ -77,6 +77,14 @@ local function describe(p)
   return ('%s  %s  %s%s'):format(p.id, p.status or '?', nn(p.name) and (p.name .. '  ') or '', p.command or '')
 end
 
+local function running(p)
+  return state.is_live(p)
+end
+
+local function ended(p)
+  return not state.is_live(p)
+end
+
 --- Ask for a process (vim.ui.select over listProcesses); cb(id).
 local function pick_process(prompt, filter, cb)
   client.command('listProcesses', {}, function(err, r)
@@ -88,7 +96,7 @@ local function pick_process(prompt, filter, cb)
       return true
     end, r.processes or {})
     if #list == 0 then
-      return notify('no ' .. (filter and 'running ' or '') .. 'processes', WARN)
+      return notify('no ' .. (filter == ended and 'ended ' or filter and 'running ' or '') .. 'processes', WARN)
     end
     vim.ui.select(list, { prompt = prompt, format_item = describe, kind = 'sandport_process' }, function(p)
       if p then
@@ -96,10 +104,6 @@ local function pick_process(prompt, filter, cb)
       end
     end)
   end)
-end
-
-local function running(p)
-  return p.status == 'running'
 end
 
 --- Ask for a port the sandbox listens on (listeningPorts), else type one.
@@ -191,7 +195,10 @@ sub.start = {
         if err then
           return fail('start', err)
         end
-        state.set_process(p)
+        -- a sandport/processChanged that came first is newer (it may say ended)
+        if not state.processes[p.id] then
+          state.set_process(p)
+        end
         local label = state.label(p)
         notify(('started %s (pid %s)%s'):format(
           label,
@@ -225,6 +232,39 @@ sub.stop = {
       go(args[1])
     else
       pick_process('Stop which process?', running, go)
+    end
+  end,
+}
+
+sub.remove = {
+  usage = 'remove [id|name]',
+  run = function(args)
+    local function go(id)
+      -- named now: sandport/processRemoved (sent before the answer) drops it
+      local label = state.label(id)
+      client.command('removeProcess', { processId = id }, function(err, r)
+        if err then
+          if client.error_code(err) == 'PROCESS_RUNNING' then
+            -- the server's message names the raw id
+            return notify(('cannot remove %s: it is still running; stop it first (PROCESS_RUNNING)'):format(label), ERROR)
+          end
+          return fail('remove ' .. label, err)
+        end
+        if r and r.removed then
+          -- sandport/processRemoved (sent first) dropped it and its log buffer
+          notify('removed ' .. label)
+        else
+          -- already forgotten (e.g. by processes.keepEnded): drop what is left
+          state.remove_process(id)
+          require('sandport.logs').on_removed(id)
+          notify(('no process %s (already removed)'):format(label), WARN)
+        end
+      end)
+    end
+    if args[1] then
+      go(state.resolve(args[1], ended))
+    else
+      pick_process('Remove which ended process?', ended, go)
     end
   end,
 }
@@ -588,7 +628,7 @@ sub.cancel = {
 }
 
 M.names = {
-  'start', 'stop', 'stopall', 'wait', 'expose', 'close', 'open',
+  'start', 'stop', 'remove', 'stopall', 'wait', 'expose', 'close', 'open',
   'ports', 'ps', 'logs', 'exec', 'info', 'cancel',
 }
 
@@ -631,9 +671,33 @@ local function process_ids(only_running)
   end
   local out = {}
   for _, p in ipairs(state.process_list()) do
-    if not only_running or p.status == 'running' then
+    if not only_running or state.is_live(p) then
       table.insert(out, p.id)
     end
+  end
+  return out
+end
+
+--- Ended processes, by name when it is unique among them, else by id.
+local function ended_names()
+  local r = client.command_sync('listProcesses', {}, 300)
+  if r then
+    state.set_processes(r.processes)
+  end
+  local list = state.process_list(function(p)
+    return not state.is_live(p)
+  end)
+  local count = {}
+  for _, p in ipairs(list) do
+    local name = nn(p.name)
+    if type(name) == 'string' and name ~= '' then
+      count[name] = (count[name] or 0) + 1
+    end
+  end
+  local out = {}
+  for _, p in ipairs(list) do
+    local name = nn(p.name)
+    table.insert(out, (type(name) == 'string' and count[name] == 1 and not state.processes[name]) and name or p.id)
   end
   return out
 end
@@ -713,6 +777,8 @@ function M.complete(lead, line, pos)
     return n == 2 and filter(process_ids(true), lead) or {}
   elseif name == 'logs' then
     return n == 2 and filter(process_ids(false), lead) or {}
+  elseif name == 'remove' then
+    return n == 2 and filter(ended_names(), lead) or {}
   elseif name == 'wait' then
     if n == 2 then
       return filter({ 'port', 'log' }, lead)

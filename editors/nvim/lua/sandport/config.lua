@@ -15,6 +15,9 @@ local defaults = {
     hostHeader = nil,
   },
   onExpose = nil, -- "notify" | "openBrowser" | "silent"
+  -- Retention (contract v2): ended processes kept (0–100000) and the bound
+  -- of their logs together (bytes), applied live.
+  processes = { keepEnded = nil, endedLogBytes = nil },
 
   -- Plugin options.
   server = {
@@ -32,7 +35,7 @@ local defaults = {
 M.defaults = vim.deepcopy(defaults)
 M.options = vim.deepcopy(defaults)
 
-local SECTION_KEYS = { 'backend', 'sandboxId', 'docker', 'gateway', 'onExpose' }
+local SECTION_KEYS = { 'backend', 'sandboxId', 'docker', 'gateway', 'onExpose', 'processes' }
 
 --- Merge user options into the current ones.
 local function merge(dst, src)
@@ -178,6 +181,15 @@ function M.validate(o)
   end
   check('gateway.hostHeader', gw.hostHeader, one_of({ 'localhost', 'preserve' }))
   check('onExpose', o.onExpose, one_of({ 'notify', 'openBrowser', 'silent' }))
+  local procs = o.processes or {}
+  local function int_in(lo, hi)
+    return function(v)
+      return v == nil or (type(v) == 'number' and v == math.floor(v) and v >= lo and (not hi or v <= hi)),
+        hi and ('an integer %d–%d'):format(lo, hi) or ('an integer >= %d'):format(lo)
+    end
+  end
+  check('processes.keepEnded', procs.keepEnded, int_in(0, 100000))
+  check('processes.endedLogBytes', procs.endedLogBytes, int_in(0, nil))
   local server = o.server or {}
   check('server.cmd', server.cmd, function(v)
     return v == nil or (type(v) == 'table' and type(v[1]) == 'string'), 'a list of strings'

@@ -126,7 +126,7 @@ end
 
 function M.on_process(p)
   local st = M.bufs[p.id]
-  if not valid(st) or p.status == 'running' then
+  if not valid(st) or require('sandport.state').is_live(p) then
     return
   end
   local line = ('[sandport] process %s'):format(p.status)
@@ -216,7 +216,7 @@ function M.open(id, opts)
         end
       end
       local proc = require('sandport.state').processes[id]
-      if proc and proc.status and proc.status ~= 'running' and #pending == 0 then
+      if proc and proc.status and not require('sandport.state').is_live(proc) and #pending == 0 then
         M.on_process(proc)
       end
     end)

@@ -67,6 +67,30 @@ function M.label(p)
   return tostring(p.id)
 end
 
+--- Not ended yet: running, or `starting` (contract v2: the sandbox is still
+--- being set up, e.g. Docker). Takes a Process.
+function M.is_live(p)
+  return type(p) == 'table' and (p.status == 'running' or p.status == 'starting')
+end
+
+--- The id of a process given by id or by name (a name only when exactly one
+--- known process matching `filter` has it); else the word itself.
+function M.resolve(word, filter)
+  if M.processes[word] then
+    return word
+  end
+  local found
+  for _, p in pairs(M.processes) do
+    if nn(p.name) == word and (not filter or filter(p)) then
+      if found then
+        return word
+      end
+      found = p.id
+    end
+  end
+  return found or word
+end
+
 --- Forget a process (sandport/processRemoved).
 function M.remove_process(id)
   M.processes[id] = nil

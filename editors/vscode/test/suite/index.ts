@@ -163,7 +163,7 @@ export async function run(): Promise<void> {
 
   test('package.json contributes every sandport setting with a description and default', async () => {
     const props = ext!.packageJSON.contributes.configuration.properties as Record<string, { default?: unknown; description?: string; markdownDescription?: string }>;
-    const want = ['server.path', 'backend', 'sandboxId', 'docker.image', 'docker.host', 'docker.mounts', 'gateway.listen', 'gateway.domain', 'gateway.publicUrl', 'gateway.tls.cert', 'gateway.tls.key', 'gateway.hostHeader', 'onExpose'];
+    const want = ['server.path', 'backend', 'sandboxId', 'docker.image', 'docker.host', 'docker.mounts', 'gateway.listen', 'gateway.domain', 'gateway.publicUrl', 'gateway.tls.cert', 'gateway.tls.key', 'gateway.hostHeader', 'onExpose', 'processes.keepEnded', 'processes.endedLogBytes'];
     for (const k of want) {
       const p = props[`sandport.${k}`];
       assert(p, `sandport.${k} is contributed`);
@@ -389,17 +389,65 @@ export async function run(): Promise<void> {
     // unknown ids and malformed notifications are ignored
     api.sandport.processRemoved({ processId: 'proc_nonexistent' });
     api.sandport.processRemoved({} as { processId: string });
-    // end to end, when this server has sandport.removeProcess
-    const cmds = api.sandport.client?.initializeResult?.capabilities.executeCommandProvider?.commands || [];
-    if (cmds.includes('sandport.removeProcess')) {
-      const q = (await vscode.commands.executeCommand<Process>('sandport.ui.startProcess', { command: 'echo bye', name: 'removed-by-server' }))!;
-      await until('ended', () => api.sandport.processes.get(q.id)?.status === 'completed');
-      await until('its output', () => api.logText(q.id).includes('bye'));
-      const r = await api.execute<{ removed: boolean }>('sandport.removeProcess', { processId: q.id });
-      assert(r.removed === true, `removed ${JSON.stringify(r)}`);
-      await until('the notification dropped it', () => !api.sandport.processes.has(q.id) && api.logText(q.id) === '');
-    } else {
-      out({ note: 'processRemoved end to end: this server has no sandport.removeProcess yet (handler tested directly)' });
+  });
+
+  test('Remove Process on an ended tree item: the server forgets it; tree, map and channel drop it (end to end)', async () => {
+    const pj = ext!.packageJSON as { contributes: { menus: Record<string, { command: string; when?: string }[]> } };
+    const inline = pj.contributes.menus['view/item/context'].filter((m) => m.command === 'sandport.ui.removeProcess');
+    assert(inline.length >= 1 && inline.every((m) => m.when?.includes('viewItem == process.ended')), `menus ${JSON.stringify(inline)}`);
+    assert(!(pj.contributes.menus.commandPalette || []).some((m) => m.command === 'sandport.ui.removeProcess' && m.when === 'false'), 'hidden from the palette');
+    const q = (await vscode.commands.executeCommand<Process>('sandport.ui.startProcess', { command: 'echo bye', name: 'removed-by-server' }))!;
+    await until('ended', () => api.sandport.processes.get(q.id)?.status === 'completed');
+    await until('its output', () => api.logText(q.id).includes('bye'));
+    await vscode.commands.executeCommand('sandport.ui.showLogs', { processId: q.id });
+    await until('a channel', () => api.sandport.logs.channelName(q.id));
+    const node = api.tree.getChildren({ kind: 'group', group: 'processes' }).find((n) => n.kind === 'process' && n.process.id === q.id);
+    assert(node, 'its tree node');
+    assert(api.tree.getTreeItem(node).contextValue === 'process.ended', `context ${api.tree.getTreeItem(node).contextValue}`);
+    // the menu passes the node, as the inline button does
+    const r = await vscode.commands.executeCommand<{ removed: boolean }>('sandport.ui.removeProcess', node);
+    assert(r?.removed === true, `removed ${JSON.stringify(r)}`);
+    await until('the notification dropped it', () => !api.sandport.processes.has(q.id) && api.logText(q.id) === '' && api.sandport.logs.channelName(q.id) === undefined);
+    await until('gone from the tree', () => !treeRows(api).some((row) => row.includes('removed-by-server |')));
+    const err = await api.execute('sandport.getProcess', { processId: q.id }).then(() => undefined, (e: unknown) => e as { code?: string });
+    assert(err?.code === 'PROCESS_NOT_FOUND', `getProcess after removal: ${JSON.stringify(err)}`);
+  });
+
+  test('Remove Process on a running process: the server refuses (PROCESS_RUNNING), it stays', async () => {
+    const p = (await vscode.commands.executeCommand<Process>('sandport.ui.startProcess', { command: 'sleep 60', name: 'still-here' }))!;
+    try {
+      await until('running', () => api.sandport.processes.get(p.id)?.status === 'running');
+      const before = api.sandport.shown.length;
+      await vscode.commands.executeCommand('sandport.ui.removeProcess', { processId: p.id });
+      const m = await until('error', () => api.sandport.shown.slice(before).find((s) => s.kind === 'error'));
+      assert(m.message.includes('removing still-here failed') && m.message.includes('PROCESS_RUNNING'), m.message);
+      assert(api.sandport.processes.has(p.id) && treeRows(api).some((row) => row.includes('still-here |')), 'it left the view');
+    } finally {
+      await api.execute('sandport.killProcess', { processId: p.id });
+    }
+  });
+
+  test('processes.keepEnded set low: the server forgets the oldest ended ones by itself; the view follows', async () => {
+    const ended = () => [...api.sandport.processes.values()].filter((p) => p.status !== 'running' && p.status !== 'starting');
+    const a = (await vscode.commands.executeCommand<Process>('sandport.ui.startProcess', { command: 'echo first', name: 'keep-a' }))!;
+    await until('a ended', () => api.sandport.processes.get(a.id)?.status === 'completed');
+    const b = (await vscode.commands.executeCommand<Process>('sandport.ui.startProcess', { command: 'echo second', name: 'keep-b' }))!;
+    await until('b ended', () => api.sandport.processes.get(b.id)?.status === 'completed');
+    await until('b output', () => api.logText(b.id).includes('second'));
+    assert(ended().length >= 3, `ended ${ended().length}`);
+    await wsConfig().update('processes.keepEnded', 1, vscode.ConfigurationTarget.Workspace);
+    try {
+      // live: all ended processes but the newest (b) are forgotten at once
+      await until('one ended process left', () => ended().length === 1 && api.sandport.processes.has(b.id), 15000);
+      assert(!api.sandport.processes.has(a.id) && api.logText(a.id) === '', 'a is still here');
+      await until('the tree too', () => !treeRows(api).some((row) => row.includes('keep-a |')) && treeRows(api).some((row) => row.includes('keep-b |')));
+      const list = await api.execute<{ processes: Process[] }>('sandport.listProcesses');
+      assert(list.processes.filter((p) => p.status !== 'running').map((p) => p.id).join() === b.id, `server keeps ${JSON.stringify(list.processes.map((p) => p.id))}`);
+      // the next one to end pushes b out
+      const c = (await vscode.commands.executeCommand<Process>('sandport.ui.startProcess', { command: 'echo third', name: 'keep-c' }))!;
+      await until('b forgotten once c ended', () => !api.sandport.processes.has(b.id) && api.sandport.processes.get(c.id)?.status === 'completed', 15000);
+    } finally {
+      await wsConfig().update('processes.keepEnded', undefined, vscode.ConfigurationTarget.Workspace);
     }
   });
 
