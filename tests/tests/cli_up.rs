@@ -20,6 +20,24 @@ fn up(ws: &Path, args: &[&str]) -> Command {
     c
 }
 
+/// Stops a `sandport up` a failed assertion left running (Ctrl-C, then a
+/// bounded wait, then SIGKILL), so no test leaves services behind.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            sigint(&self.0);
+            let end = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < end && self.0.try_wait().ok().flatten().is_none() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 fn sigint(child: &Child) {
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
 }
@@ -119,9 +137,12 @@ fn up_starts_in_dependency_order_prints_urls_and_ctrl_c_stops_all() {
     let m = marker();
     let (ws, p1, p2) = workspace(&m);
     let gw = free_port();
-    let mut child = up(ws.path(), &["--gateway-listen", &format!("127.0.0.1:{gw}")])
-        .spawn()
-        .unwrap();
+    let mut child = Guard(
+        up(ws.path(), &["--gateway-listen", &format!("127.0.0.1:{gw}")])
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut child.0;
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let seen = read_until(&mut lines, Duration::from_secs(30), |l| {
         l.starts_with("sandport: web: ready")
@@ -154,9 +175,9 @@ fn up_starts_in_dependency_order_prints_urls_and_ctrl_c_stops_all() {
     assert!(fetch(gw, &u2).ends_with("site b"), "{u2}");
     assert!(!live_with(&m).is_empty());
 
-    sigint(&child);
+    sigint(child);
     let rest = read_until(&mut lines, Duration::from_secs(20), |_| false);
-    assert_eq!(wait_exit(&mut child, Duration::from_secs(20)), 0);
+    assert_eq!(wait_exit(child, Duration::from_secs(20)), 0);
     // Dependents first.
     let web = pos(&rest, "sandport: web: stopped");
     let api = pos(&rest, "sandport: api: stopped");
@@ -175,17 +196,20 @@ fn json_events_name_their_service() {
     let (ws, p1, _) = workspace(&m);
     let gw = free_port();
     // Only api (and db, which it needs).
-    let mut child = up(
-        ws.path(),
-        &[
-            "--json",
-            "--gateway-listen",
-            &format!("127.0.0.1:{gw}"),
-            "api",
-        ],
-    )
-    .spawn()
-    .unwrap();
+    let mut child = Guard(
+        up(
+            ws.path(),
+            &[
+                "--json",
+                "--gateway-listen",
+                &format!("127.0.0.1:{gw}"),
+                "api",
+            ],
+        )
+        .spawn()
+        .unwrap(),
+    );
+    let child = &mut child.0;
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let evs: Vec<Value> = read_until(&mut lines, Duration::from_secs(30), |l| {
         l.contains(r#""event":"ready""#) && l.contains(r#""service":"api""#)
@@ -219,12 +243,12 @@ fn json_events_name_their_service() {
     // web was not asked for.
     assert!(!evs.iter().any(|v| v["service"] == "web"));
 
-    sigint(&child);
+    sigint(child);
     let rest: Vec<Value> = read_until(&mut lines, Duration::from_secs(20), |_| false)
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(wait_exit(&mut child, Duration::from_secs(20)), 0);
+    assert_eq!(wait_exit(child, Duration::from_secs(20)), 0);
     let stopped: Vec<&str> = rest
         .iter()
         .filter(|v| v["event"] == "service" && v["service"]["state"] == "stopped")
@@ -318,9 +342,12 @@ fn the_fullstack_example_comes_up() {
     }
     let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/fullstack");
     let gw = free_port();
-    let mut child = up(&ex, &["--gateway-listen", &format!("127.0.0.1:{gw}")])
-        .spawn()
-        .unwrap();
+    let mut child = Guard(
+        up(&ex, &["--gateway-listen", &format!("127.0.0.1:{gw}")])
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut child.0;
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let seen = read_until(&mut lines, Duration::from_secs(60), |l| {
         l.starts_with("sandport: web: ready")
@@ -333,7 +360,44 @@ fn the_fullstack_example_comes_up() {
         body.starts_with("HTTP/1.") && body.contains(" 200 "),
         "{body}"
     );
-    sigint(&child);
+    sigint(child);
     let _ = read_until(&mut lines, Duration::from_secs(20), |_| false);
-    assert_eq!(wait_exit(&mut child, Duration::from_secs(20)), 0);
+    assert_eq!(wait_exit(child, Duration::from_secs(20)), 0);
+}
+
+#[test]
+fn sigterm_while_services_start_stops_them_and_exits_0() {
+    let m = marker();
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::write(
+        ws.path().join("sandport.toml"),
+        format!(
+            r#"
+[services.base]
+command = "python3 -X tag={m} -u -c \"import time; print('base on', flush=True); time.sleep(600)\""
+
+[services.top]
+command = "python3 -X tag={m} -u -c \"import time; time.sleep(600)\""
+depends-on = ["base"]
+ready = {{ log = "never printed", timeout = 60000 }}
+"#
+        ),
+    )
+    .unwrap();
+    let mut child = Guard(up(ws.path(), &[]).spawn().unwrap());
+    let child = &mut child.0;
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // top is started but never ready: `up` is still waiting for it.
+    let (mut top, mut base) = (false, false);
+    let seen = read_until(&mut lines, Duration::from_secs(20), |l| {
+        top |= l.starts_with("sandport: top: started");
+        base |= l == "base | base on";
+        top && base
+    });
+    assert!(top && base, "{seen:#?}");
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let rest = read_until(&mut lines, Duration::from_secs(20), |_| false);
+    assert_eq!(wait_exit(child, Duration::from_secs(20)), 0);
+    assert!(pos(&rest, "sandport: top: stopped") < pos(&rest, "sandport: base: stopped"));
+    assert!(wait_until(Duration::from_secs(5), || live_with(&m).is_empty()));
 }
