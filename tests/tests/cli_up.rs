@@ -401,3 +401,59 @@ ready = {{ log = "never printed", timeout = 60000 }}
     assert!(pos(&rest, "sandport: top: stopped") < pos(&rest, "sandport: base: stopped"));
     assert!(wait_until(Duration::from_secs(5), || live_with(&m).is_empty()));
 }
+
+#[test]
+fn up_on_the_docker_backend_serves_its_url_and_leaves_no_container() {
+    if !docker_ready() {
+        return;
+    }
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::write(ws.path().join("index.html"), "docker up").unwrap();
+    std::fs::write(
+        ws.path().join("sandport.toml"),
+        r#"
+[services.web]
+command = "python3 -u -m http.server 8000 --bind 127.0.0.1"
+ready = { port = 8000, path = "/", timeout = 30000 }
+expose = { port = 8000, name = "web" }
+"#,
+    )
+    .unwrap();
+    let id = format!("u{}", marker());
+    let gw = free_port();
+    let mut child = Guard(
+        up(
+            ws.path(),
+            &[
+                "--backend",
+                "docker",
+                "--docker-image",
+                "sandport-test:host",
+                "--docker-mount",
+                "/usr:/usr:ro",
+                "--docker-mount",
+                "/etc:/etc:ro",
+                "--sandbox-id",
+                &id,
+                "--gateway-listen",
+                &format!("127.0.0.1:{gw}"),
+            ],
+        )
+        .spawn()
+        .unwrap(),
+    );
+    let child = &mut child.0;
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let seen = read_until(&mut lines, Duration::from_secs(60), |l| {
+        l.starts_with("sandport: web: ready")
+    });
+    let l = &seen[pos(&seen, "sandport: web (8000) is live at ")];
+    assert!(fetch(gw, l.rsplit(' ').next().unwrap()).ends_with("docker up"));
+    sigint(child);
+    let rest = read_until(&mut lines, Duration::from_secs(30), |_| false);
+    assert_eq!(wait_exit(child, Duration::from_secs(30)), 0);
+    pos(&rest, "sandport: web: stopped");
+    assert!(wait_until(Duration::from_secs(10), || {
+        docker_containers_of(&id).is_empty()
+    }));
+}
