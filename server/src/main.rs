@@ -17,6 +17,7 @@ fn main() {
     let code = rt.block_on(async move {
         match cli.command {
             Command::Run(args) => sandport::cli::run::run(*args).await,
+            Command::Up(args) => sandport::cli::up::up(*args).await,
             // Ends the process itself once the session is over.
             Command::Lsp { .. } => sandport::lsp::run().await,
             Command::Agent { .. } => unreachable!("handled above"),

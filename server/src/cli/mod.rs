@@ -2,6 +2,7 @@
 //! LSP edge). Argument shapes follow ../shared/spec/cli.md.
 
 pub mod run;
+pub mod up;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +22,9 @@ pub enum Command {
     /// Run one process in the sandbox from a terminal: wait for it, expose
     /// its ports, stream its output until it ends or Ctrl-C.
     Run(Box<run::RunArgs>),
+    /// Start the workspace's services (sandport.toml or Procfile) in
+    /// dependency order, stream their output until Ctrl-C, then stop them.
+    Up(Box<up::UpArgs>),
     /// The language server: the editor protocol over stdio.
     Lsp {
         /// Accepted and ignored: stdio is the only transport (clients such

@@ -14,8 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
+/// The options of `sandport run` that concern the sandbox and its gateway;
+/// `sandport up` takes them too.
 #[derive(Args, Debug)]
-pub struct RunArgs {
+pub struct SandboxArgs {
     /// The workspace root (default: the current directory).
     #[arg(long, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
@@ -39,6 +41,89 @@ pub struct RunArgs {
     /// DNS-safe id used in preview URLs (setting sandboxId).
     #[arg(long, value_name = "ID")]
     pub sandbox_id: Option<String>,
+    /// Where the preview gateway listens.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub gateway_listen: Option<String>,
+    /// Domain of preview URLs.
+    #[arg(long, value_name = "D")]
+    pub domain: Option<String>,
+    /// scheme://host[:port] shown in URLs behind a wildcard DNS / TLS front.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Wildcard certificate (PEM) to serve HTTPS.
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// Key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Machine-readable events on stdout, one JSON object per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Bound of each process's stdout and stderr buffers, in bytes (added).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::engine::DEFAULT_LOG_CAP)]
+    pub log_buffer: usize,
+}
+
+impl SandboxArgs {
+    /// The workspace root: `--workspace`, else the current directory.
+    pub fn root(&self) -> PathBuf {
+        match &self.workspace {
+            Some(w) => w.clone(),
+            None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        }
+    }
+
+    /// The gateway settings the options ask for.
+    pub fn gateway_settings(&self) -> Result<GatewaySettings, EngineError> {
+        let mut g = GatewaySettings::default();
+        if let Some(l) = &self.gateway_listen {
+            use std::net::ToSocketAddrs;
+            // The user's address: taken is an error, not a silent move.
+            g.listen = Some(
+                l.to_socket_addrs()
+                    .ok()
+                    .and_then(|mut a| a.next())
+                    .ok_or_else(|| {
+                        EngineError::invalid(format!("--gateway-listen {l:?}: expected HOST:PORT"))
+                    })?,
+            );
+        }
+        if let Some(d) = &self.domain {
+            g.domain = d.clone();
+        }
+        g.public_url = self.public_url.clone();
+        g.tls_cert = self.tls_cert.clone();
+        g.tls_key = self.tls_key.clone();
+        Ok(g)
+    }
+
+    /// The sandbox to build, with `gateway` (None: no gateway).
+    pub fn config(&self, gateway: Option<GatewaySettings>) -> SandboxConfig {
+        SandboxConfig {
+            workspace_root: self.root(),
+            sandbox_id: self.sandbox_id.clone(),
+            backend: match self.backend {
+                BackendArg::Local => BackendKind::Local,
+                BackendArg::Docker => BackendKind::Docker,
+            },
+            docker: DockerSettings {
+                image: self.docker_image.clone(),
+                host: self.docker_host.clone(),
+                mounts: self.docker_mount.clone(),
+                agent_path: self.docker_agent.clone(),
+            },
+            log_cap: self.log_buffer.max(4096),
+            keep_ended: crate::engine::DEFAULT_KEEP_ENDED,
+            ended_log_bytes: crate::engine::DEFAULT_ENDED_LOG_BYTES,
+            gateway,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
     /// The process's name.
     #[arg(long)]
     pub name: Option<String>,
@@ -72,27 +157,6 @@ pub struct RunArgs {
     /// Exposures end by themselves after this many seconds.
     #[arg(long, value_name = "SECONDS")]
     pub ttl: Option<u64>,
-    /// Where the preview gateway listens.
-    #[arg(long, value_name = "HOST:PORT")]
-    pub gateway_listen: Option<String>,
-    /// Domain of preview URLs.
-    #[arg(long, value_name = "D")]
-    pub domain: Option<String>,
-    /// scheme://host[:port] shown in URLs behind a wildcard DNS / TLS front.
-    #[arg(long, value_name = "URL")]
-    pub public_url: Option<String>,
-    /// Wildcard certificate (PEM) to serve HTTPS.
-    #[arg(long, value_name = "FILE")]
-    pub tls_cert: Option<PathBuf>,
-    /// Key (PEM) of --tls-cert.
-    #[arg(long, value_name = "FILE")]
-    pub tls_key: Option<PathBuf>,
-    /// Machine-readable events on stdout, one JSON object per line.
-    #[arg(long)]
-    pub json: bool,
-    /// Bound of the process's stdout and stderr buffers, in bytes (added).
-    #[arg(long, value_name = "BYTES", default_value_t = crate::engine::DEFAULT_LOG_CAP)]
-    pub log_buffer: usize,
     /// The command: one word is a shell line (run with /bin/sh -c); several
     /// words are an argv, each kept as written.
     #[arg(last = true, required = true, num_args = 1.., value_name = "COMMAND")]
@@ -112,12 +176,12 @@ pub enum WaitModeArg {
 }
 
 /// Prints events, human or JSON, to stdout.
-struct Out {
-    json: bool,
+pub(crate) struct Out {
+    pub(crate) json: bool,
 }
 
 impl Out {
-    fn emit(&self, ev: serde_json::Value, human: impl FnOnce() -> Option<String>) {
+    pub(crate) fn emit(&self, ev: serde_json::Value, human: impl FnOnce() -> Option<String>) {
         let mut o = std::io::stdout().lock();
         if self.json {
             let _ = writeln!(o, "{ev}");
@@ -127,7 +191,7 @@ impl Out {
         let _ = o.flush();
     }
 
-    fn error(&self, e: &EngineError) {
+    pub(crate) fn error(&self, e: &EngineError) {
         eprintln!("sandport: {} ({})", e, e.code());
         if let EngineError::ReadyTimeout { log_tail, .. }
         | EngineError::ExitedBeforeReady { log_tail, .. } = e
@@ -184,26 +248,7 @@ fn plan(args: &RunArgs) -> Result<Plan, EngineError> {
     let gateway = if exposes.is_empty() {
         None
     } else {
-        let mut g = GatewaySettings::default();
-        if let Some(l) = &args.gateway_listen {
-            use std::net::ToSocketAddrs;
-            // The user's address: taken is an error, not a silent move.
-            g.listen = Some(
-                l.to_socket_addrs()
-                    .ok()
-                    .and_then(|mut a| a.next())
-                    .ok_or_else(|| {
-                        EngineError::invalid(format!("--gateway-listen {l:?}: expected HOST:PORT"))
-                    })?,
-            );
-        }
-        if let Some(d) = &args.domain {
-            g.domain = d.clone();
-        }
-        g.public_url = args.public_url.clone();
-        g.tls_cert = args.tls_cert.clone();
-        g.tls_key = args.tls_key.clone();
-        Some(g)
+        Some(args.sandbox.gateway_settings()?)
     };
     let mut env = BTreeMap::new();
     for kv in &args.env {
@@ -266,12 +311,13 @@ fn command_line(words: &[String]) -> Result<String, EngineError> {
     }
 }
 
-pub async fn run(args: RunArgs) -> i32 {
-    // Handlers first: a Ctrl-C or SIGTERM from now on stops what we start.
+/// Resolves on the first Ctrl-C or SIGTERM; the handlers are installed
+/// when this is called, so a signal from then on is not lost.
+pub(crate) fn stop_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut sigint = signal(SignalKind::interrupt()).ok();
     let mut sigterm = signal(SignalKind::terminate()).ok();
-    let stop = async move {
+    async move {
         let recv = |s: &mut Option<tokio::signal::unix::Signal>| {
             let s = s.take();
             async move {
@@ -287,8 +333,15 @@ pub async fn run(args: RunArgs) -> i32 {
             () = recv(&mut sigint) => {},
             () = recv(&mut sigterm) => {},
         }
-    };
-    let out = Arc::new(Out { json: args.json });
+    }
+}
+
+pub async fn run(args: RunArgs) -> i32 {
+    // Handlers first: a Ctrl-C or SIGTERM from now on stops what we start.
+    let stop = stop_signal();
+    let out = Arc::new(Out {
+        json: args.sandbox.json,
+    });
     let plan = match plan(&args) {
         Ok(p) => p,
         Err(e) => {
@@ -296,29 +349,8 @@ pub async fn run(args: RunArgs) -> i32 {
             return 1;
         }
     };
-    let root = match &args.workspace {
-        Some(w) => w.clone(),
-        None => std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
-    };
-    let cfg = SandboxConfig {
-        workspace_root: root,
-        sandbox_id: args.sandbox_id.clone(),
-        backend: match args.backend {
-            BackendArg::Local => BackendKind::Local,
-            BackendArg::Docker => BackendKind::Docker,
-        },
-        docker: DockerSettings {
-            image: args.docker_image.clone(),
-            host: args.docker_host.clone(),
-            mounts: args.docker_mount.clone(),
-            agent_path: args.docker_agent.clone(),
-        },
-        log_cap: args.log_buffer.max(4096),
-        // One process: nothing to forget.
-        keep_ended: crate::engine::DEFAULT_KEEP_ENDED,
-        ended_log_bytes: crate::engine::DEFAULT_ENDED_LOG_BYTES,
-        gateway: plan.gateway.clone(),
-    };
+    // One process: nothing to forget beyond the defaults.
+    let cfg = args.sandbox.config(plan.gateway.clone());
     let Sandbox { engine, gateway } = match Sandbox::build(&cfg).await {
         Ok(s) => s,
         Err(e) => {
@@ -372,9 +404,9 @@ async fn drive(
         let mut rx = engine.subscribe();
         tokio::spawn(async move {
             loop {
-                print_new(&engine, &id, &mut pos.lock().unwrap(), &out);
+                print_new(&engine, &id, &mut pos.lock().unwrap(), &out, &Tag::RUN);
                 if engine.output_finished(&id) {
-                    print_new(&engine, &id, &mut pos.lock().unwrap(), &out);
+                    print_new(&engine, &id, &mut pos.lock().unwrap(), &out, &Tag::RUN);
                     return;
                 }
                 match rx.recv().await {
@@ -409,7 +441,7 @@ async fn drive(
         tokio::select! {
             r = fut => match r {
                 Ok((condition, elapsed)) => {
-                    print_new(engine, &id, &mut pos.lock().unwrap(), &out);
+                    print_new(engine, &id, &mut pos.lock().unwrap(), &out, &Tag::RUN);
                     out.emit(
                         json!({"event": "ready", "condition": condition, "elapsedMs": elapsed}),
                         || Some(format!("sandport: ready: {condition} after {elapsed} ms")),
@@ -489,7 +521,7 @@ async fn finish_output(printer: tokio::task::JoinHandle<()>) {
     let _ = tokio::time::timeout(Duration::from_millis(500), printer).await;
 }
 
-fn report_exit(out: &Out, p: &ProcessInfo) {
+pub(crate) fn report_exit(out: &Out, p: &ProcessInfo) {
     out.emit(json!({"event": "exited", "process": p}), || {
         Some(match (p.exit_code, &p.signal) {
             (Some(c), _) => format!("sandport: process {} with exit code {c}", p.status.as_str()),
@@ -507,7 +539,24 @@ fn exit_status(p: &ProcessInfo) -> i32 {
     }
 }
 
-fn print_new(engine: &Engine, id: &str, pos: &mut [u64; 2], out: &Out) {
+/// How output lines are labelled: the prefix of each stream's human lines
+/// and, for `sandport up`, the service in each JSON event.
+pub(crate) struct Tag<'a> {
+    pub(crate) service: Option<&'a str>,
+    pub(crate) stdout: &'a str,
+    pub(crate) stderr: &'a str,
+}
+
+impl Tag<'static> {
+    const RUN: Tag<'static> = Tag {
+        service: None,
+        stdout: "out | ",
+        stderr: "err | ",
+    };
+}
+
+/// Prints the output of process `id` from `pos` on (and moves `pos`).
+pub(crate) fn print_new(engine: &Engine, id: &str, pos: &mut [u64; 2], out: &Out, tag: &Tag) {
     for stream in [Stream::Stdout, Stream::Stderr] {
         let i = stream as usize;
         loop {
@@ -516,15 +565,16 @@ fn print_new(engine: &Engine, id: &str, pos: &mut [u64; 2], out: &Out) {
             };
             if r.dropped > 0 {
                 let n = r.dropped;
-                out.emit(
-                    json!({"event": "dropped", "stream": stream, "bytes": n}),
-                    || {
-                        Some(format!(
-                            "sandport: … {n} bytes of {} not shown (buffer bound) …",
-                            stream.as_str()
-                        ))
-                    },
-                );
+                let mut ev = json!({"event": "dropped", "stream": stream, "bytes": n});
+                if let Some(s) = tag.service {
+                    ev["service"] = json!(s);
+                }
+                out.emit(ev, || {
+                    Some(format!(
+                        "sandport: … {n} bytes of {} not shown (buffer bound) …",
+                        stream.as_str()
+                    ))
+                });
             }
             // Past what was dropped even with no whole line yet: each drop
             // is told once.
@@ -535,20 +585,23 @@ fn print_new(engine: &Engine, id: &str, pos: &mut [u64; 2], out: &Out) {
             let text = String::from_utf8_lossy(&r.text);
             // One write per batch, not per line (stdout is line-buffered).
             let mut o = std::io::BufWriter::with_capacity(256 * 1024, std::io::stdout().lock());
-            let tag: &[u8] = if stream == Stream::Stdout {
-                b"out | "
+            let prefix = if stream == Stream::Stdout {
+                tag.stdout
             } else {
-                b"err | "
+                tag.stderr
             };
             for line in text.split_inclusive('\n') {
                 let line = line.strip_suffix('\n').unwrap_or(line);
                 let line = line.strip_suffix('\r').unwrap_or(line);
                 if out.json {
-                    let ev = json!({"event": "log", "stream": stream, "text": line});
+                    let mut ev = json!({"event": "log", "stream": stream, "text": line});
+                    if let Some(s) = tag.service {
+                        ev["service"] = json!(s);
+                    }
                     let _ = serde_json::to_writer(&mut o, &ev);
                     let _ = o.write_all(b"\n");
                 } else {
-                    let _ = o.write_all(tag);
+                    let _ = o.write_all(prefix.as_bytes());
                     let _ = o.write_all(line.as_bytes());
                     let _ = o.write_all(b"\n");
                 }
