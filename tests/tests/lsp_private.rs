@@ -279,6 +279,19 @@ fn open_actions_on_a_private_port_open_login_links() {
         "{opened}"
     );
     log_in(&gw, &opened);
+    // Turning it public (only `visibility`) does not ask again; a
+    // re-exposure with a name does.
+    let x = lsp.ok(
+        "sandport.exposePort",
+        json!({"port": 4811, "visibility": "public"}),
+    );
+    assert_eq!(x["visibility"], "public");
+    lsp.ok("sandport.exposePort", json!({"port": 4811, "name": "web"}));
+    sys::eventually(Duration::from_secs(5), || {
+        lsp.server_requests("window/showMessageRequest").len() == 2
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(lsp.server_requests("window/showMessageRequest").len(), 2);
 
     // onExpose = openBrowser: the same.
     let (_d2, lsp2) = start(json!({"onExpose": "openBrowser"}));

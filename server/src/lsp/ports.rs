@@ -234,8 +234,18 @@ pub fn run(shared: &Arc<Shared>, engine: &Engine, cmd: Command) -> Result<Result
                 ttl_seconds: p.ttl_seconds.map(|n| n.get()),
                 visibility: p.visibility,
             };
-            let x = engine.expose_port_with(p.port.get()?, opts)?;
-            after_expose(shared, engine, &x);
+            let port = p.port.get()?;
+            // Turning an exposed port private or public is not a new
+            // exposure: the editor is not asked again.
+            let only_visibility = opts.visibility.is_some()
+                && opts.name.is_none()
+                && opts.token.is_none()
+                && opts.ttl_seconds.is_none()
+                && find_exposed(engine, port).is_some();
+            let x = engine.expose_port_with(port, opts)?;
+            if !only_visibility {
+                after_expose(shared, engine, &x);
+            }
             to_value(x)
         })(),
         Command::GetExposedPorts(_) => Ok(json!({ "ports": engine.exposed_ports() })),
