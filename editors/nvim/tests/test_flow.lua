@@ -246,6 +246,57 @@ test('open_browser + ttl: re-exposing opens the URL once and sets expiresAt', fu
   sandport.setup({ open_browser = false })
 end)
 
+test(':Sandport private / public: 401 without a credential, open logs in', function()
+  local before = #H.notes
+  vim.cmd('Sandport private ' .. PORT)
+  local note = H.wait_note(('port %d is now private'):format(PORT), 5000, before)
+  H.contains(note.msg, url, 'the URL stays')
+  local code = { '-o', '/dev/null', '-w', '%{http_code}' }
+  H.eq(curl(url .. 'hello.txt', code).stdout, '401', 'no credential')
+  local info = require('sandport.client').command_sync('info', {}, 5000)
+  local key = info and info.gateway and info.gateway.sessionKey
+  H.ok(key, 'sessionKey from info')
+  local with_key = vim.list_extend({ '-H', 'X-Sandport-Key: ' .. key }, code)
+  H.eq(curl(url .. 'hello.txt', with_key).stdout, '200', 'X-Sandport-Key admits')
+  -- :Sandport open opens a login link; following it with a cookie jar logs in.
+  H.opened = {}
+  vim.cmd('Sandport open ' .. PORT)
+  local link = H.wait(5000, function()
+    return H.opened[1]
+  end, 'vim.ui.open called')
+  H.ok(vim.startswith(link, url .. '_sandport/login?ticket='), 'a login link: ' .. link)
+  local jar = vim.fn.tempname()
+  local follow = vim.list_extend({ '-L', '-c', jar, '-b', jar }, code)
+  H.eq(curl(link, follow).stdout, '200', 'the login link admits')
+  H.eq(curl(url .. 'hello.txt', vim.list_extend({ '-b', jar }, code)).stdout, '200', 'the cookie admits')
+  H.eq(curl(link, code).stdout, '401', 'a login link is single use')
+  -- The ports list marks it; <CR> on it opens a fresh login link.
+  vim.cmd('Sandport ports')
+  local lists = require('sandport.lists')
+  local last = H.wait(5000, function()
+    return lists.last and lists.last.kind == 'ports' and lists.last
+  end, 'ports list')
+  H.contains(vim.api.nvim_buf_get_lines(last.buf, 1, 2, false)[1], 'private')
+  vim.api.nvim_win_set_cursor(last.win, { 2, 0 })
+  H.opened = {}
+  vim.api.nvim_feedkeys(vim.keycode('<CR>'), 'x', false)
+  local link2 = H.wait(5000, function()
+    return H.opened[1]
+  end, '<CR> opened something')
+  H.ok(vim.startswith(link2, url .. '_sandport/login?ticket=') and link2 ~= link, 'a fresh login link: ' .. link2)
+  if vim.api.nvim_win_is_valid(last.win) then
+    vim.api.nvim_win_close(last.win, true)
+  end
+  H.eq(vim.fn.getcompletion('Sandport private ', 'cmdline'), { tostring(PORT) })
+  vim.cmd('Sandport public ' .. PORT)
+  H.wait_note(('port %d is now public'):format(PORT), 5000, before)
+  H.eq(curl(url .. 'hello.txt', code).stdout, '200', 'public again')
+  -- A visibility switch is not a new exposure: no "exposed at" notification.
+  for i = before + 1, #H.notes do
+    H.ok(not H.notes[i].msg:find('exposed at', 1, true), 'no re-announcement: ' .. H.notes[i].msg)
+  end
+end)
+
 test(':Sandport close: the URL answers 404', function()
   vim.cmd('Sandport close ' .. PORT)
   H.wait_note(('port %d closed'):format(PORT), 5000)

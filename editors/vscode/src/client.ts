@@ -533,14 +533,27 @@ export class Sandport implements vscode.Disposable {
     }
   }
 
+  /**
+   * The URL to open in a browser for `x`: its URL, or for a private preview
+   * a fresh login link (single use, valid 60 s: one per opening).
+   */
+  async openUrlOf(x: ExposedPort): Promise<string> {
+    if (x.visibility !== 'private') {
+      return x.url;
+    }
+    const link = await this.execute<{ url: string; expiresAt: string }>('sandport.createLoginLink', { port: x.port });
+    return link.url;
+  }
+
   async announceExposed(x: ExposedPort | undefined, url: string, fallback?: string): Promise<void> {
     const what = x ? (x.name ? `${x.name} (${x.port})` : `Port ${x.port}`) : undefined;
     const message = what ? `${what} is live at ${url}` : fallback || `Live at ${url}`;
     const a = await this.notify('info', message, [OPEN_BROWSER, OPEN_SIMPLE, COPY_URL]);
-    if (a === OPEN_BROWSER) {
-      await vscode.env.openExternal(vscode.Uri.parse(url));
-    } else if (a === OPEN_SIMPLE) {
-      await openSimpleBrowser(url);
+    if (a === OPEN_BROWSER || a === OPEN_SIMPLE) {
+      // The exposure as it is now (it may have turned private meanwhile).
+      const now = x && this.ports.find((p) => p.port === x.port);
+      const open = now ? await this.openUrlOf(now) : url;
+      await (a === OPEN_BROWSER ? vscode.env.openExternal(vscode.Uri.parse(open)) : openSimpleBrowser(open));
     } else if (a === COPY_URL) {
       await vscode.env.clipboard.writeText(url);
       void vscode.window.setStatusBarMessage(`Sandport: copied ${url}`, 4000);

@@ -493,16 +493,46 @@ export function registerCommands(ctx: vscode.ExtensionContext, sp: Sandport): vo
   reg('sandport.ui.openPreview', async (arg) => {
     const x = portOf(sp, arg) || (await pickExposed(sp, 'Preview to open'));
     if (x) {
-      await vscode.env.openExternal(vscode.Uri.parse(x.url));
+      try {
+        await vscode.env.openExternal(vscode.Uri.parse(await sp.openUrlOf(x)));
+      } catch (e) {
+        report(sp, e, `opening port ${x.port}`);
+      }
     }
   });
 
   reg('sandport.ui.openSimpleBrowser', async (arg) => {
     const x = portOf(sp, arg) || (await pickExposed(sp, 'Preview to open'));
     if (x) {
-      await openSimpleBrowser(x.url);
+      try {
+        await openSimpleBrowser(await sp.openUrlOf(x));
+      } catch (e) {
+        report(sp, e, `opening port ${x.port}`);
+      }
     }
   });
+
+  // Make Private / Make Public: re-expose with that visibility (the URL
+  // stays; the server does not ask Open/Copy URL again for it).
+  for (const [cmd, visibility] of [
+    ['sandport.ui.makePrivate', 'private'],
+    ['sandport.ui.makePublic', 'public'],
+  ] as const) {
+    reg(cmd, async (arg) => {
+      const x = portOf(sp, arg) || (await pickExposed(sp, `Port to make ${visibility}`));
+      if (!x) {
+        return;
+      }
+      try {
+        const y = await sp.execute<ExposedPort>('sandport.exposePort', { port: x.port, visibility });
+        sp.ports = [...sp.ports.filter((p) => p.port !== y.port), y].sort((a, b) => a.port - b.port);
+        void vscode.window.setStatusBarMessage(`Sandport: ${portLabel(y)} is now ${visibility}`, 4000);
+        return y;
+      } catch (e) {
+        report(sp, e, `making port ${x.port} ${visibility}`);
+      }
+    });
+  }
 
   reg('sandport.ui.copyPreviewUrl', async (arg) => {
     const x = portOf(sp, arg) || (await pickExposed(sp, 'Preview URL to copy'));
@@ -598,7 +628,7 @@ export function registerCommands(ctx: vscode.ExtensionContext, sp: Sandport): vo
   reg('sandport.ui.menu', async () => {
     const items: (vscode.QuickPickItem & { run: () => unknown })[] = [];
     for (const x of sp.ports) {
-      items.push({ label: `$(link-external) Open ${portLabel(x)}`, description: x.url, run: () => vscode.env.openExternal(vscode.Uri.parse(x.url)) });
+      items.push({ label: `$(link-external) Open ${portLabel(x)}`, description: x.url, run: async () => vscode.env.openExternal(vscode.Uri.parse(await sp.openUrlOf(x))) });
     }
     for (const p of sp.running()) {
       items.push({ label: `$(output) Logs of ${processLabel(p)}`, description: `pid ${p.pid ?? '?'}`, run: () => sp.showLogs(p) });

@@ -152,8 +152,12 @@ export class SandportTree implements vscode.TreeDataProvider<Node>, vscode.Dispo
         item.id = `port:${x.port}`;
         const exp = expiryText(x.expiresAt);
         item.description = exp ? `${x.url} · ${exp}` : x.url;
-        item.iconPath = new vscode.ThemeIcon('globe');
-        item.contextValue = 'port';
+        const priv = x.visibility === 'private';
+        if (priv) {
+          item.description = `${item.description} · private`;
+        }
+        item.iconPath = new vscode.ThemeIcon(priv ? 'lock' : 'globe');
+        item.contextValue = priv ? 'port.private' : 'port.public';
         item.tooltip = new vscode.MarkdownString(
           `**${x.name || `port ${x.port}`}** → [${x.url}](${x.url})\n\n${x.expiresAt ? `expires at ${x.expiresAt}` : 'no expiry'}`,
         );

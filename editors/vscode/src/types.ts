@@ -28,6 +28,8 @@ export interface ExposedPort {
   name: string | null;
   url: string;
   expiresAt: string | null;
+  /** Protocol v2 "Private previews" (absent from older servers: public). */
+  visibility?: 'public' | 'private';
 }
 
 export interface LogNotification {

@@ -313,15 +313,18 @@ async function ui() {
   /** Expose the port again from the palette (same URL) and return its fresh notification. */
   async function exposeAgain() {
     for (let attempt = 1; ; attempt++) {
-      await palette('Sandport: Expose Port');
-      await page.locator('.quick-input-list .monaco-list-row', { hasText: String(PORT_B) }).first().waitFor({ state: 'visible', timeout: 10000 });
-      await page.keyboard.press('Enter');
       try {
+        await palette('Sandport: Expose Port');
+        // on a busy machine the pick can be filled while the widget is still hidden
+        await page.locator('.quick-input-list .monaco-list-row', { hasText: String(PORT_B) }).first().waitFor({ state: 'visible', timeout: 10000 });
+        await page.keyboard.press('Enter');
         // an Enter landing while the pick is still being filled is lost: once more
         await page.locator('.quick-input-widget', { hasText: 'shown with the URL' }).waitFor({ state: 'visible', timeout: 5000 });
         break;
       } catch (e) {
         if (attempt >= 3) throw e;
+        await page.keyboard.press('Escape');
+        await sleep(500);
       }
     }
     await answer('web-server', { waitText: 'shown with the URL' });

@@ -163,7 +163,8 @@ pub async fn run(ctx: Ctx, command: &str, args: Vec<Value>) -> Result<Value> {
         | Command::GetExposedPorts(_)
         | Command::ClosePort(_)
         | Command::OpenPreview(_)
-        | Command::Info(_) => unreachable!("answered by ports::run"),
+        | Command::Info(_)
+        | Command::CreateLoginLink(_) => unreachable!("answered by ports::run"),
     }
 }
 

@@ -11,7 +11,7 @@
 
 use crate::engine::error::{EngineError, Result};
 use crate::engine::exposure::MAX_TTL_SECONDS;
-use crate::engine::MAX_TIMEOUT_MS;
+use crate::engine::{Visibility, MAX_TIMEOUT_MS};
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -60,6 +60,8 @@ pub enum Command {
     OpenPreview(PortParams),
     #[serde(rename = "sandport.info")]
     Info(NoParams),
+    #[serde(rename = "sandport.createLoginLink")]
+    CreateLoginLink(LoginLinkParams),
 }
 
 /// Commands this server answers, as advertised at `initialize`.
@@ -83,6 +85,7 @@ pub const COMMANDS: &[&str] = &[
     "sandport.closePort",
     "sandport.openPreview",
     "sandport.info",
+    "sandport.createLoginLink",
 ];
 
 impl Command {
@@ -290,6 +293,16 @@ pub struct ExposePortParams {
     pub name: Option<String>,
     pub token: Option<String>,
     pub ttl_seconds: Option<Count<1, MAX_TTL_SECONDS>>,
+    /// v2 "Private previews": absent keeps the exposure's current one.
+    pub visibility: Option<Visibility>,
+}
+
+/// `sandport.createLoginLink`: `path` becomes the link's `next`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LoginLinkParams {
+    pub port: Port,
+    pub path: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -613,6 +626,30 @@ mod tests {
             panic!("not killProcess");
         };
         assert_eq!(k.grace_ms.unwrap().ms(), 0);
+        let Command::ExposePort(x) = parse(
+            "sandport.exposePort",
+            json!({"port": 3000, "visibility": "private"}),
+        )
+        .unwrap() else {
+            panic!("not exposePort");
+        };
+        assert_eq!(x.visibility, Some(Visibility::Private));
+        let m = msg(
+            "sandport.exposePort",
+            json!({"port": 3000, "visibility": "secret"}),
+        );
+        assert!(
+            m.starts_with("visibility: unknown variant \"secret\""),
+            "{m}"
+        );
+        let Command::CreateLoginLink(l) = parse(
+            "sandport.createLoginLink",
+            json!({"port": 3000, "path": "/app"}),
+        )
+        .unwrap() else {
+            panic!("not createLoginLink");
+        };
+        assert_eq!(l.path.as_deref(), Some("/app"));
     }
 
     #[test]

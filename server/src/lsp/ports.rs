@@ -1,12 +1,13 @@
 //! Preview ports: the gateway's lifecycle under the language server, the
 //! port commands (`exposePort`, `getExposedPorts`, `closePort`,
-//! `openPreview`, `info`) and what the editor is asked to do on expose.
+//! `openPreview`, `createLoginLink`, `info`) and what the editor is asked to do on expose.
 
 use super::params::Command;
 use super::settings::{OnExpose, Settings};
 use super::Shared;
 use crate::engine::error::{EngineError, Result};
-use crate::engine::{Engine, ExposedPort, UrlBase};
+use crate::engine::exposure::ExposeOptions;
+use crate::engine::{Engine, ExposedPort, UrlBase, Visibility};
 use crate::gateway::{Gateway, GatewayConfig};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -144,19 +145,49 @@ pub fn show_external(shared: &Arc<Shared>, url: String) {
     });
 }
 
+/// The URL to open in a browser for `x`: its URL, or for a private
+/// preview a fresh login link (single use, so one per opening).
+fn open_url(engine: &Engine, x: &ExposedPort) -> Result<String> {
+    match x.visibility {
+        Visibility::Public => Ok(x.url.clone()),
+        Visibility::Private => Ok(engine.create_login_link(x.port, None)?.url),
+    }
+}
+
+/// `path` in the message of a path the engine refused.
+fn prefix_path(e: EngineError, has_path: bool) -> EngineError {
+    match e {
+        EngineError::InvalidArgument(m) if has_path && !m.starts_with("path: ") => {
+            EngineError::InvalidArgument(format!("path: {m}"))
+        }
+        other => other,
+    }
+}
+
+/// Open `x` in the browser (its login link when private).
+fn open_external(shared: &Arc<Shared>, engine: &Engine, x: &ExposedPort) {
+    match open_url(engine, x) {
+        Ok(url) => show_external(shared, url),
+        Err(e) => tracing::debug!("cannot open port {}: {e}", x.port),
+    }
+}
+
 /// What the editor is asked to do when a port was exposed (`onExpose`).
-fn after_expose(shared: &Arc<Shared>, x: &ExposedPort) {
+/// The message shows the preview's URL (a login link is single use and
+/// short-lived: one is made only when "Open" is picked).
+fn after_expose(shared: &Arc<Shared>, engine: &Engine, x: &ExposedPort) {
     let on_expose = shared.settings.lock().unwrap().on_expose;
     match on_expose {
         OnExpose::Silent => {}
-        OnExpose::OpenBrowser => show_external(shared, x.url.clone()),
+        OnExpose::OpenBrowser => open_external(shared, engine, x),
         OnExpose::Notify => {
             let what = match &x.name {
                 Some(n) => format!("{n} (port {})", x.port),
                 None => format!("Port {}", x.port),
             };
             let text = format!("Sandport: {what} is exposed at {}", x.url);
-            let url = x.url.clone();
+            let x = x.clone();
+            let engine = engine.clone();
             let shared = shared.clone();
             tokio::spawn(async move {
                 let actions = vec![
@@ -175,7 +206,12 @@ fn after_expose(shared: &Arc<Shared>, x: &ExposedPort) {
                     .await;
                 if let Ok(Some(item)) = picked {
                     if item.title == "Open" {
-                        show_external(&shared, url);
+                        // The exposure as it is now (it may have closed,
+                        // rotated or turned private while the user chose).
+                        match find_exposed(&engine, x.port) {
+                            Some(now) => open_external(&shared, &engine, &now),
+                            None => tracing::debug!("port {} closed before Open", x.port),
+                        }
                     }
                     // "Copy URL" is the client's to do.
                 }
@@ -192,9 +228,24 @@ fn to_value<T: serde::Serialize>(v: T) -> Result<Value> {
 pub fn run(shared: &Arc<Shared>, engine: &Engine, cmd: Command) -> Result<Result<Value>, Command> {
     let r = match cmd {
         Command::ExposePort(p) => (|| {
-            let ttl = p.ttl_seconds.map(|n| n.get());
-            let x = engine.expose_port(p.port.get()?, p.name, p.token, ttl)?;
-            after_expose(shared, &x);
+            let opts = ExposeOptions {
+                name: p.name,
+                token: p.token,
+                ttl_seconds: p.ttl_seconds.map(|n| n.get()),
+                visibility: p.visibility,
+            };
+            let port = p.port.get()?;
+            // Turning an exposed port private or public is not a new
+            // exposure: the editor is not asked again.
+            let only_visibility = opts.visibility.is_some()
+                && opts.name.is_none()
+                && opts.token.is_none()
+                && opts.ttl_seconds.is_none()
+                && find_exposed(engine, port).is_some();
+            let x = engine.expose_port_with(port, opts)?;
+            if !only_visibility {
+                after_expose(shared, engine, &x);
+            }
             to_value(x)
         })(),
         Command::GetExposedPorts(_) => Ok(json!({ "ports": engine.exposed_ports() })),
@@ -207,9 +258,17 @@ pub fn run(shared: &Arc<Shared>, engine: &Engine, cmd: Command) -> Result<Result
             let x = find_exposed(engine, port).ok_or_else(|| {
                 EngineError::invalid(format!("port: {port} is not exposed (exposePort it first)"))
             })?;
-            parse_uri(&x.url)?;
-            show_external(shared, x.url.clone());
-            Ok(json!({ "url": x.url }))
+            let url = open_url(engine, &x)?;
+            parse_uri(&url)?;
+            show_external(shared, url.clone());
+            Ok(json!({ "url": url }))
+        })(),
+        Command::CreateLoginLink(p) => (|| {
+            let port = p.port.get()?;
+            let link = engine
+                .create_login_link(port, p.path.as_deref())
+                .map_err(|e| prefix_path(e, p.path.is_some()))?;
+            to_value(link)
         })(),
         Command::Info(_) => {
             let s = shared.settings.lock().unwrap().clone();

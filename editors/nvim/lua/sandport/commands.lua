@@ -509,6 +509,36 @@ sub.open = {
   end,
 }
 
+--- `:Sandport private|public {port}`: re-expose with that visibility (the
+--- URL stays; the server does not ask Open/Copy URL again for it).
+local function set_visibility(visibility)
+  return {
+    usage = visibility .. ' {port}',
+    run = function(args)
+      local function go(port)
+        client.command('exposePort', { port = port, visibility = visibility }, function(err, x)
+          if err then
+            return fail(visibility .. ' ' .. port, err)
+          end
+          notify(('port %d is now %s: %s'):format(x.port, x.visibility or visibility, x.url))
+        end)
+      end
+      if args[1] then
+        local p = parse_port(args[1])
+        if not p then
+          return notify('not a port: ' .. args[1], ERROR)
+        end
+        go(p)
+      else
+        pick_exposed_port(('Make which port %s?'):format(visibility), go)
+      end
+    end,
+  }
+end
+
+sub.private = set_visibility('private')
+sub.public = set_visibility('public')
+
 sub.ports = {
   usage = 'ports',
   run = function()
@@ -629,7 +659,7 @@ sub.cancel = {
 
 M.names = {
   'start', 'stop', 'remove', 'stopall', 'wait', 'expose', 'close', 'open',
-  'ports', 'ps', 'logs', 'exec', 'info', 'cancel',
+  'private', 'public', 'ports', 'ps', 'logs', 'exec', 'info', 'cancel',
 }
 
 --- Run `:Sandport {args}`.
@@ -807,7 +837,7 @@ function M.complete(lead, line, pos)
       return ports
     end
     return filter({ 'ttl=' }, lead)
-  elseif name == 'close' or name == 'open' then
+  elseif name == 'close' or name == 'open' or name == 'private' or name == 'public' then
     return n == 2 and filter(exposed_ports(), lead) or {}
   end
   return {}

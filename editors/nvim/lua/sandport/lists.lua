@@ -29,13 +29,15 @@ end
 function M.port_items(ports)
   local items = {}
   for _, p in ipairs(ports or {}) do
-    local text = ('%s %s %s%s'):format(
+    local private = p.visibility == 'private'
+    local text = ('%s %s %s%s%s'):format(
       pad(p.port, 5),
       pad(nn(p.name) or '-', 12),
       p.url,
+      private and '  private' or '',
       nn(p.expiresAt) and ('  expires ' .. p.expiresAt) or ''
     )
-    table.insert(items, { text = text, url = p.url, port = p.port })
+    table.insert(items, { text = text, url = p.url, port = p.port, private = private })
   end
   return items
 end
@@ -75,7 +77,10 @@ local function activate()
   if not it then
     return
   end
-  if it.url then
+  if it.private then
+    -- The bare URL answers 401: the server opens a fresh login link.
+    require('sandport.commands').run('open ' .. it.port)
+  elseif it.url then
     require('sandport.handlers').open_url(it.url)
   elseif it.id then
     local win = vim.api.nvim_get_current_win()

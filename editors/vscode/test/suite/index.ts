@@ -86,16 +86,20 @@ function withTimeout<T>(p: Thenable<T>, ms: number, what: string): Promise<T> {
 }
 
 /** GET through the gateway: connect to 127.0.0.1:gatewayPort with the URL's Host. */
-function fetchPreview(url: string, gatewayPort: number): Promise<{ status: number; body: string }> {
+function fetchPreview(
+  url: string,
+  gatewayPort: number,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
     const req = http.request(
-      { host: '127.0.0.1', port: gatewayPort, path: u.pathname, method: 'GET', headers: { Host: u.host }, timeout: 5000 },
+      { host: '127.0.0.1', port: gatewayPort, path: u.pathname + u.search, method: 'GET', headers: { ...headers, Host: u.host }, timeout: 5000 },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c) => (body += c));
-        res.on('end', () => resolve({ status: res.statusCode || 0, body }));
+        res.on('end', () => resolve({ status: res.statusCode || 0, body, headers: res.headers }));
       },
     );
     req.on('timeout', () => req.destroy(new Error('timeout')));
@@ -303,6 +307,38 @@ export async function run(): Promise<void> {
     } finally {
       await wsConfig().update('onExpose', undefined, vscode.ConfigurationTarget.Workspace);
     }
+  });
+
+  test('Make Private: 401 without a credential; the key and the Open login link admit; Make Public', async () => {
+    const before = api.sandport.shown.length;
+    const x = await vscode.commands.executeCommand<ExposedPort>('sandport.ui.makePrivate', { port: PORT });
+    assert(x && x.visibility === 'private' && x.url === exposed.url, `made private: ${JSON.stringify(x)}`);
+    await until('private in the tree', () => treeRows(api).some((r) => r.includes(exposed.url) && r.includes('· private | port.private')));
+    const r = await fetchPreview(exposed.url, cfg.gatewayPort);
+    assert(r.status === 401 && r.body.includes('PREVIEW_PRIVATE'), `no credential: ${r.status} ${r.body.slice(0, 200)}`);
+    const info = await api.execute<{ gateway: { sessionKey: string } }>('sandport.info', {});
+    const k = await fetchPreview(exposed.url, cfg.gatewayPort, { 'X-Sandport-Key': info.gateway.sessionKey });
+    assert(k.status === 200, `with X-Sandport-Key: ${k.status}`);
+    // What Open Preview opens on a private port: a fresh login link.
+    const link = await api.sandport.openUrlOf(api.sandport.ports.find((p) => p.port === PORT)!);
+    assert(link.startsWith(`${exposed.url}_sandport/login?ticket=`), `open URL ${link}`);
+    const login = await fetchPreview(link, cfg.gatewayPort);
+    assert(login.status === 303, `login: ${login.status}`);
+    const cookie = String(login.headers['set-cookie']?.[0] || '').split(';')[0];
+    assert(cookie.startsWith('sandport_auth='), `cookie ${cookie}`);
+    const c = await fetchPreview(exposed.url, cfg.gatewayPort, { Cookie: cookie });
+    assert(c.status === 200, `with the cookie: ${c.status}`);
+    const again = await fetchPreview(link, cfg.gatewayPort);
+    assert(again.status === 401, `a used link: ${again.status}`);
+    const y = await vscode.commands.executeCommand<ExposedPort>('sandport.ui.makePublic', { port: PORT });
+    assert(y && y.visibility === 'public', `made public: ${JSON.stringify(y)}`);
+    await until('public in the tree', () => treeRows(api).some((r) => r.includes(exposed.url) && r.includes('| port.public')));
+    assert((await fetchPreview(exposed.url, cfg.gatewayPort)).status === 200, 'public again');
+    assert((await api.sandport.openUrlOf(y)) === exposed.url, 'a public port opens its URL');
+    // A visibility switch is not a new exposure: no notification.
+    await sleep(500);
+    const notes = api.sandport.shown.slice(before).filter((s) => s.message.includes(exposed.url));
+    assert(notes.length === 0, `notified: ${JSON.stringify(notes)}`);
   });
 
   test('Close Port: the URL answers 404, the tree drops it', async () => {
