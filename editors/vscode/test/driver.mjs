@@ -470,7 +470,9 @@ async function ui() {
     await palette('Sandport: Close Port');
     const end = Date.now() + 10000;
     for (;;) {
-      const r = await fetchVia(url, GW_B);
+      // a request in flight while the port closes has its connection dropped
+      // (the contract closes connections open through that URL): ask again
+      const r = await fetchVia(url, GW_B).catch((e) => ({ status: `error ${e.message}` }));
       if (r.status === 404) break;
       if (Date.now() > end) throw new Error(`status ${r.status}`);
       await sleep(250);
