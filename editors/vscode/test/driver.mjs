@@ -588,8 +588,19 @@ async function otherWindows() {
     await palette(page, 'Sandport: Show Sandbox Info');
     // the info pick itself (not the palette row naming the command)
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Copy gateway session key' }).first().waitFor({ state: 'visible', timeout: 30000 });
-    const n = ours().serversUnder(host).length;
-    if (n !== 1) throw new Error(`after the command: ${n} servers under the window's host`);
+    // The pick can show before the process table does (a loaded machine):
+    // look again for a while before calling it missing.
+    let now = ours();
+    for (let i = 0; i < 40 && now.serversUnder(host).length !== 1; i++) {
+      await sleep(250);
+      now = ours();
+    }
+    const n = now.serversUnder(host).length;
+    if (n !== 1) {
+      const t = procTable();
+      const chain = (pid) => { const out = []; for (let p = pid, k = 0; p && k < 20; k++) { const e = t.get(p); if (!e) break; out.push(`${p}:${path.basename(e.argv[0] ?? "")}`); p = e.ppid; } return out.join('<'); };
+      throw new Error(`after the command: ${n} servers under the window's host ${host}; hosts ${now.hosts}; servers ${now.servers.map(chain).join(' | ')}`);
+    }
     await page.keyboard.press('Escape');
     await page.close();
     await first.close();
