@@ -2,6 +2,7 @@
 //! engine's behavioural tests: finding the binary, finding processes a test
 //! started (by a unique marker in their command line) and bounded polling.
 
+pub mod cli;
 pub mod lsp_client;
 pub mod sys;
 

@@ -1,21 +1,14 @@
 //! `sandport run` end to end: the real binary, real child processes.
 
+use sandport_e2e::cli::*;
 use sandport_e2e::*;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn run(ws: &std::path::Path, args: &[&str]) -> Command {
-    let mut c = Command::new(sandport_bin());
-    c.arg("run")
-        .arg("--workspace")
-        .arg(ws)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    c
+    sandport_cmd("run", ws, args)
 }
 
 /// Read JSON events until `pred` matches one, for at most `limit`.
@@ -36,24 +29,6 @@ fn read_events_until(
         }
     }
     seen
-}
-
-fn sigint(child: &Child) {
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-}
-
-fn wait_exit(child: &mut Child, limit: Duration) -> i32 {
-    let end = Instant::now() + limit;
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s.code().unwrap_or(-1);
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            panic!("sandport run did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

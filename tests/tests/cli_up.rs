@@ -1,78 +1,16 @@
 //! `sandport up` end to end: the real binary, a `sandport.toml` of python3
 //! services in a temp workspace.
 
+use sandport_e2e::cli::*;
 use sandport_e2e::*;
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 fn up(ws: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(sandport_bin());
-    c.arg("up")
-        .arg("--workspace")
-        .arg(ws)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    c
-}
-
-/// Stops a `sandport up` a failed assertion left running (Ctrl-C, then a
-/// bounded wait, then SIGKILL), so no test leaves services behind.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if self.0.try_wait().ok().flatten().is_none() {
-            sigint(&self.0);
-            let end = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < end && self.0.try_wait().ok().flatten().is_none() {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-}
-
-fn sigint(child: &Child) {
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-}
-
-fn wait_exit(child: &mut Child, limit: Duration) -> i32 {
-    let end = Instant::now() + limit;
-    loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            return s.code().unwrap_or(-1);
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            panic!("sandport up did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// Lines until `pred` matches one (or the stream ends), for at most `limit`.
-fn read_until(
-    lines: &mut impl Iterator<Item = std::io::Result<String>>,
-    limit: Duration,
-    mut pred: impl FnMut(&str) -> bool,
-) -> Vec<String> {
-    let end = Instant::now() + limit;
-    let mut seen = Vec::new();
-    while Instant::now() < end {
-        let Some(Ok(line)) = lines.next() else { break };
-        let done = pred(&line);
-        seen.push(line);
-        if done {
-            break;
-        }
-    }
-    seen
+    sandport_cmd("up", ws, args)
 }
 
 /// GET `url` through the gateway listening on `gw` (the URL's host is a
