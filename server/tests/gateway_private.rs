@@ -58,16 +58,14 @@ async fn private_without_credential_is_401_html_for_browsers_json_otherwise() {
     assert_eq!(r.status, 401);
     assert_eq!(code(&r), "PREVIEW_PRIVATE");
     assert_eq!(r.headers["content-type"], "application/json");
-    let r = request(
+    let r = get_with(
         env.addr(),
         &host,
-        "GET",
         "/",
         &[(
             "accept",
             "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
         )],
-        full(""),
     )
     .await;
     assert_eq!(r.status, 401);
@@ -97,67 +95,45 @@ async fn key_and_cookie_admit_and_the_service_sees_neither() {
     let (port, _) = upstream().await;
     let host = expose_private(&env, port);
     let key = env.engine.session_key();
-    let r = request(
+    let r = get_with(
         env.addr(),
         &host,
-        "GET",
         "/headers",
         &[("x-sandport-key", &key), ("cookie", "theirs=1")],
-        full(""),
     )
     .await;
     assert_eq!(r.status, 200);
     let seen: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert!(seen.get("x-sandport-key").is_none(), "{seen}");
     assert_eq!(seen["cookie"], "theirs=1");
-    let bad = request(
+    let bad = get_with(
         env.addr(),
         &host,
-        "GET",
         "/headers",
         &[("x-sandport-key", "not-the-key")],
-        full(""),
     )
     .await;
     assert_eq!(bad.status, 401);
 
     let pair = login(&env, port).await;
     let cookie = format!("a=1; {pair}; b=2");
-    let r = request(
-        env.addr(),
-        &host,
-        "GET",
-        "/headers",
-        &[("cookie", &cookie)],
-        full(""),
-    )
-    .await;
+    let r = get_with(env.addr(), &host, "/headers", &[("cookie", &cookie)]).await;
     assert_eq!(r.status, 200);
     let seen: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(seen["cookie"], "a=1; b=2", "our cookie is taken out");
-    let only = request(
-        env.addr(),
-        &host,
-        "GET",
-        "/headers",
-        &[("cookie", &pair)],
-        full(""),
-    )
-    .await;
+    let only = get_with(env.addr(), &host, "/headers", &[("cookie", &pair)]).await;
     assert_eq!(only.status, 200);
     let seen: serde_json::Value = serde_json::from_slice(&only.body).unwrap();
     assert!(seen.get("cookie").is_none(), "{seen}");
     // A forged value is refused.
-    let forged = request(
+    let forged = get_with(
         env.addr(),
         &host,
-        "GET",
         "/",
         &[(
             "cookie",
             "sandport_auth=0123456789abcdef0123456789abcdef01234567abcd",
         )],
-        full(""),
     )
     .await;
     assert_eq!(forged.status, 401);
@@ -227,25 +203,9 @@ async fn cookie_of_one_preview_is_refused_by_another() {
     let h1 = expose_private(&env, p1);
     let h2 = expose_private(&env, p2);
     let pair = login(&env, p1).await;
-    let ok = request(
-        env.addr(),
-        &h1,
-        "GET",
-        "/api/hello",
-        &[("cookie", &pair)],
-        full(""),
-    )
-    .await;
+    let ok = get_with(env.addr(), &h1, "/api/hello", &[("cookie", &pair)]).await;
     assert_eq!(ok.status, 200);
-    let no = request(
-        env.addr(),
-        &h2,
-        "GET",
-        "/api/hello",
-        &[("cookie", &pair)],
-        full(""),
-    )
-    .await;
+    let no = get_with(env.addr(), &h2, "/api/hello", &[("cookie", &pair)]).await;
     assert_eq!(no.status, 401);
 }
 
@@ -331,15 +291,7 @@ async fn rotation_and_close_kill_cookies() {
     let host = expose_private(&env, port);
     let pair = login(&env, port).await;
     let (_, unused) = login_path(&env, port, None);
-    let ok = request(
-        env.addr(),
-        &host,
-        "GET",
-        "/api/hello",
-        &[("cookie", &pair)],
-        full(""),
-    )
-    .await;
+    let ok = get_with(env.addr(), &host, "/api/hello", &[("cookie", &pair)]).await;
     assert_eq!(ok.status, 200);
     // Rotation: a new URL, and the old cookie and tickets do not work on it.
     let e = env
@@ -348,15 +300,7 @@ async fn rotation_and_close_kill_cookies() {
         .unwrap();
     assert_eq!(e.visibility, Visibility::Private, "visibility is kept");
     let new_host = host_of(&e.url);
-    let r = request(
-        env.addr(),
-        &new_host,
-        "GET",
-        "/api/hello",
-        &[("cookie", &pair)],
-        full(""),
-    )
-    .await;
+    let r = get_with(env.addr(), &new_host, "/api/hello", &[("cookie", &pair)]).await;
     assert_eq!(r.status, 401);
     assert_eq!(get(env.addr(), &new_host, &unused).await.status, 401);
     // Close, then expose again with the same token: still a new cookie.
@@ -374,15 +318,7 @@ async fn rotation_and_close_kill_cookies() {
         )
         .unwrap();
     assert_eq!(host_of(&e.url), new_host);
-    let r = request(
-        env.addr(),
-        &new_host,
-        "GET",
-        "/api/hello",
-        &[("cookie", &pair2)],
-        full(""),
-    )
-    .await;
+    let r = get_with(env.addr(), &new_host, "/api/hello", &[("cookie", &pair2)]).await;
     assert_eq!(r.status, 401);
     // Making it public opens it; private again closes it.
     env.engine

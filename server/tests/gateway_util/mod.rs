@@ -107,7 +107,12 @@ pub async fn request(
 }
 
 pub async fn get(addr: SocketAddr, host: &str, path: &str) -> Reply {
-    request(addr, host, "GET", path, &[], full("")).await
+    get_with(addr, host, path, &[]).await
+}
+
+/// A GET with extra headers.
+pub async fn get_with(addr: SocketAddr, host: &str, path: &str, headers: &[(&str, &str)]) -> Reply {
+    request(addr, host, "GET", path, headers, full("")).await
 }
 
 /// Sends a request and returns the response with its body unread.
