@@ -589,17 +589,21 @@ async function otherWindows() {
     // the info pick itself (not the palette row naming the command)
     await page.locator('.quick-input-list .monaco-list-row', { hasText: 'Copy gateway session key' }).first().waitFor({ state: 'visible', timeout: 30000 });
     // The pick can show before the process table does (a loaded machine):
-    // look again for a while before calling it missing.
+    // look again for a while before calling it missing. Counted as the
+    // servers that are new since the window opened and run below one of the
+    // extension hosts that are new since then (code-server may start more
+    // than one process whose command line names the extension host).
+    const started = (o) => o.servers.filter((s) => !before.servers.includes(s) && o.hosts.some((h) => !before.hosts.includes(h) && o.serversUnder(h).includes(s)));
     let now = ours();
-    for (let i = 0; i < 40 && now.serversUnder(host).length !== 1; i++) {
+    for (let i = 0; i < 40 && started(now).length !== 1; i++) {
       await sleep(250);
       now = ours();
     }
-    const n = now.serversUnder(host).length;
+    const n = started(now).length;
     if (n !== 1) {
       const t = procTable();
-      const chain = (pid) => { const out = []; for (let p = pid, k = 0; p && k < 20; k++) { const e = t.get(p); if (!e) break; out.push(`${p}:${path.basename(e.argv[0] ?? "")}`); p = e.ppid; } return out.join('<'); };
-      throw new Error(`after the command: ${n} servers under the window's host ${host}; hosts ${now.hosts}; servers ${now.servers.map(chain).join(' | ')}`);
+      const chain = (pid) => { const out = []; for (let p = pid, k = 0; p && k < 20; k++) { const e = t.get(p); if (!e) break; out.push(`${p}:${path.basename(e.argv[0] ?? '')}`); p = e.ppid; } return out.join('<'); };
+      throw new Error(`after the command: ${n} new servers under the window's new hosts (first seen ${host}); hosts ${now.hosts} (before ${before.hosts}); servers ${now.servers.map(chain).join(' | ')}`);
     }
     await page.keyboard.press('Escape');
     await page.close();
